@@ -1,0 +1,43 @@
+# Herald: `make demo` runs the whole job on the embedded warehouse, `make test` runs the tests.
+# Both install first into .venv from the one lock file (requirements.lock).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+# The CPU torch wheel lies in /opt/wheels on our machines; elsewhere pass FIND_LINKS yourself.
+FIND_LINKS ?= $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
+export HERALD_HOME ?= $(CURDIR)/.herald
+SECTION ?= all
+
+.PHONY: install demo test test-fast bench clean ui-mlflow ui-airflow
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
+	$(UV) pip install --quiet --python $(PY) $(FIND_LINKS) -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/herald demo
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+bench: install
+	$(PY) -m bench.run --section $(SECTION)
+
+ui-mlflow: install
+	$(VENV)/bin/herald ui mlflow
+
+ui-airflow: install
+	$(VENV)/bin/herald ui airflow
+
+clean:
+	rm -rf $(HERALD_HOME) bench/results

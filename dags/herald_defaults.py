@@ -1,0 +1,57 @@
+"""Defaults shared by the Herald DAGs: owner, retries, failure alerts, and the run's as-of time.
+
+Kept free of heavy imports: the DAG processor imports this on every parse.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+START_DATE = datetime(2026, 1, 1)
+
+
+def on_failure(context: dict[str, Any]) -> None:
+    """Tell the on-call channel that a Herald task failed (no-op when no receiver is configured)."""
+    from pipelines.alerts import notify_task_failure
+
+    notify_task_failure(context)
+
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "herald",
+    "retries": 1,
+    "retry_delay": timedelta(minutes=2),
+    "on_failure_callback": on_failure,
+}
+
+
+def herald_step(fn: F) -> F:
+    """Fail the task at once, without retries, when the error is one a person must fix.
+
+    Bad data, bad config or a missing model will not heal by retrying; anything else (a flaky
+    network, a busy warehouse) keeps the normal retries.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from airflow.exceptions import AirflowFailException
+
+        from pipelines.errors import HeraldError
+
+        try:
+            return fn(*args, **kwargs)
+        except HeraldError as exc:
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def run_as_of(context: dict[str, Any]) -> str:
+    """The instant the run stands for: the end of its data interval, or when a manual run was asked."""
+    when = context.get("data_interval_end") or context["dag_run"].run_after
+    return when.isoformat()

@@ -1,0 +1,92 @@
+"""Daily scoring: extract → validate → prepare shards → score shards (mapped) → decisions summary."""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, run_as_of
+
+DOC = """
+### Herald scoring
+Loads the model behind the **champion** alias, scores every allowed candidate (message ×
+consented channel × send hour, plus sending nothing) for each customer shard in parallel
+(dynamic task mapping), applies the policy (consent, frequency cap, quiet hours, no-spam
+threshold, exploration with logged propensities) and replaces this run's rows in `decisions`.
+"""
+
+
+@dag(
+    dag_id="herald_scoring",
+    schedule="@daily",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["herald", "scoring"],
+    doc_md=DOC,
+)
+def herald_scoring() -> None:
+    @task
+    @herald_step
+    def start() -> dict[str, str]:
+        from pipelines.flows import scoring
+
+        ctx = get_current_context()
+        as_of = run_as_of(ctx)
+        return {"as_of": as_of, "mlflow_run_id": scoring.start(ctx["run_id"], as_of)}
+
+    @task
+    @herald_step
+    def extract(run: dict[str, str]) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.extract(get_current_context()["run_id"], run["as_of"])
+
+    @task
+    @herald_step
+    def validate(run: dict[str, str], extracted: dict) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.validate(get_current_context()["run_id"], extracted, run["mlflow_run_id"])
+
+    @task
+    @herald_step
+    def load_champion() -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.load_champion()
+
+    @task
+    @herald_step
+    def prepare(run: dict[str, str], validated: dict) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.prepare(get_current_context()["run_id"], validated, run["as_of"])
+
+    @task
+    def shards(plan: dict) -> list[int]:
+        return plan["shards"]
+
+    @task(max_active_tis_per_dag=4)
+    @herald_step
+    def score_shard(shard: int, plan: dict, champion: dict) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.score_shard(get_current_context()["run_id"], shard, plan, champion)
+
+    @task
+    @herald_step
+    def summarize(run: dict[str, str], shard_results: list) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.summarize(get_current_context()["run_id"], list(shard_results), run["mlflow_run_id"])
+
+    run = start()
+    validated = validate(run, extract(run))
+    champion = load_champion()
+    plan = prepare(run, validated)
+    results = score_shard.partial(plan=plan, champion=champion).expand(shard=shards(plan))
+    summarize(run, results)
+
+
+herald_scoring()

@@ -1,0 +1,99 @@
+"""Weekly training: extract → validate → features → baselines → register challenger → gate."""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, run_as_of
+
+DOC = """
+### Herald training
+Pulls customers, events, messages, sends and reviews, validates them with Great Expectations,
+builds the training set (features as of the start of the label window, time split), trains
+the response models, registers the candidate in MLflow as **challenger** and promotes it to
+**champion** only if it beats the current champion and every baseline on the test split.
+Every task logs to one MLflow run named after this DAG run.
+"""
+
+
+@dag(
+    dag_id="herald_training",
+    schedule="@weekly",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["herald", "training"],
+    doc_md=DOC,
+)
+def herald_training() -> None:
+    @task
+    @herald_step
+    def start() -> dict[str, str]:
+        from pipelines.flows import training
+
+        ctx = get_current_context()
+        as_of = run_as_of(ctx)
+        return {"as_of": as_of, "mlflow_run_id": training.start(ctx["run_id"], as_of)}
+
+    @task
+    @herald_step
+    def extract(run: dict[str, str]) -> dict:
+        from pipelines.flows import training
+
+        return training.extract(get_current_context()["run_id"], run["as_of"])
+
+    @task
+    @herald_step
+    def validate(run: dict[str, str], extracted: dict) -> dict:
+        from pipelines.flows import training
+
+        return training.validate(get_current_context()["run_id"], extracted, run["mlflow_run_id"])
+
+    @task
+    @herald_step
+    def build_features(validated: dict, extracted: dict) -> dict:
+        from pipelines.flows import training
+
+        return training.build_features(get_current_context()["run_id"], validated, extracted)
+
+    @task
+    @herald_step
+    def train_baselines(run: dict[str, str], training_set: dict) -> list:
+        from pipelines.flows import training
+
+        return training.train_baselines(get_current_context()["run_id"], training_set, run["mlflow_run_id"])
+
+    @task
+    @herald_step
+    def register(run: dict[str, str], training_set: dict, trained: list, validated: dict) -> dict:
+        from pipelines.flows import training
+
+        return training.register(get_current_context()["run_id"], training_set, trained, run["mlflow_run_id"], validated)
+
+    @task
+    @herald_step
+    def gate(training_set: dict, registered: dict, trained: list) -> dict:
+        from pipelines.flows import training
+
+        return training.gate(get_current_context()["run_id"], training_set, registered, trained)
+
+    @task
+    @herald_step
+    def finish(run: dict[str, str], extracted: dict, validated: dict, trained: list, registered: dict,
+               decision: dict) -> dict:
+        from pipelines.flows import training
+
+        return training.finish(get_current_context()["run_id"], run["mlflow_run_id"], extracted, validated,
+                               trained, registered, decision)
+
+    run = start()
+    extracted = extract(run)
+    validated = validate(run, extracted)
+    training_set = build_features(validated, extracted)
+    trained = train_baselines(run, training_set)
+    registered = register(run, training_set, trained, validated)
+    finish(run, extracted, validated, trained, registered, gate(training_set, registered, trained))
+
+
+herald_training()

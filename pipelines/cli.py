@@ -1,0 +1,169 @@
+"""The ``herald`` command: build the synthetic world, run the DAGs, print the demo summary."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.config import HeraldConfig, load_config
+from pipelines.errors import HeraldError
+
+app = typer.Typer(add_completion=False, help="Herald: next best message, end to end, on Airflow and MLflow.")
+console = Console()
+
+
+def _config(**overrides: Any) -> HeraldConfig:
+    return load_config(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def world(
+    size: Annotated[str | None, typer.Option(help="tiny, small or default (HERALD_WORLD__SIZE)")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed of the world")] = None,
+    drift: Annotated[float | None, typer.Option(help="drift injected into the most recent period (0 = none)")] = None,
+    bias: Annotated[float | None, typer.Option(help="bias against one protected group (0 = none)")] = None,
+) -> None:
+    """Build the synthetic marketing world into the embedded warehouse (replaces its tables)."""
+    cfg = load_config()
+    world_settings = cfg.world.model_copy(update={k: v for k, v in
+                                                 {"size": size, "seed": seed, "drift": drift, "bias": bias}.items()
+                                                 if v is not None})
+    counts = build_world(cfg.model_copy(update={"world": world_settings}))
+    console.print(f"world ({world_settings.size}, seed {world_settings.seed}) written to {cfg.duckdb_path}: "
+                  + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+def build_world(cfg: HeraldConfig, now: datetime | None = None) -> dict[str, int]:
+    from pipelines.synthetic import generate_world, write_world
+    from pipelines.warehouse import get_warehouse
+
+    if cfg.warehouse_backend != "duckdb":
+        raise HeraldError("the synthetic world is only written to the embedded warehouse (HERALD_WAREHOUSE_BACKEND=duckdb)")
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    with console.status(f"generating the {cfg.world.size} synthetic world…"):
+        generated = generate_world(cfg.world, cfg.channels, cfg.policy.send_hours, now or datetime.now(timezone.utc))
+        with get_warehouse(cfg, must_exist=False) as warehouse:
+            return write_world(generated, warehouse, cfg.assets_dir)
+
+
+@app.command()
+def run(dag_id: Annotated[str, typer.Argument(help="herald_training, herald_scoring or herald_monitoring")]) -> None:
+    """Run one DAG now through Airflow (``airflow dags test``) on the local metadata database."""
+    from pipelines.orchestrate import migrate, run_dag
+
+    cfg = load_config()
+    migrate(cfg)
+    started = time.monotonic()
+    with console.status(f"running {dag_id} through Airflow…"):
+        log = run_dag(cfg, dag_id)
+    console.print(f"[green]{dag_id} succeeded[/] in {time.monotonic() - started:.0f} s (log: {log})")
+
+
+@app.command()
+def demo(
+    size: Annotated[str | None, typer.Option(help="world size: tiny, small or default")] = None,
+    fresh: Annotated[bool, typer.Option(help="delete HERALD_HOME first")] = True,
+) -> None:
+    """Build the world, run training, scoring and monitoring through Airflow, print the summary."""
+    from pipelines.orchestrate import DAG_IDS, migrate, run_dag
+
+    cfg = load_config()
+    if size:
+        cfg = cfg.model_copy(update={"world": cfg.world.model_copy(update={"size": size})})
+        os.environ["HERALD_WORLD__SIZE"] = size
+    if fresh and cfg.home.exists():
+        shutil.rmtree(cfg.home)
+    started = time.monotonic()
+    console.rule("Herald demo")
+    counts = build_world(cfg)
+    console.print(f"[1/4] world: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    with console.status("preparing Airflow metadata (SQLite)…"):
+        migrate(cfg)
+    for step, dag_id in enumerate(DAG_IDS, start=2):
+        t0 = time.monotonic()
+        with console.status(f"[{step}/4] running {dag_id} through Airflow…"):
+            run_dag(cfg, dag_id)
+        console.print(f"[{step}/4] {dag_id}: [green]success[/] in {time.monotonic() - t0:.0f} s")
+    print_summary(cfg)
+    console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+
+
+@app.command()
+def summary() -> None:
+    """Print what the latest runs did."""
+    print_summary(load_config())
+
+
+def print_summary(cfg: HeraldConfig) -> None:
+    from pipelines.report import read_run_summary
+
+    training = read_run_summary(cfg, "herald_training")
+    scoring = read_run_summary(cfg, "herald_scoring")
+    monitoring = read_run_summary(cfg, "herald_monitoring")
+    console.rule("Summary")
+    if training:
+        console.print("Data volumes: " + ", ".join(f"{k} {v:,}" for k, v in training["rows"].items()))
+        validation = training["validation"]
+        console.print(f"Validation: {'passed' if validation.get('passed') else 'FAILED'}")
+        table = Table("model", "test AUC", "PR-AUC", "log loss", "Brier", "ECE", title="Models on the test split")
+        for name, metrics in training["models"].items():
+            table.add_row(name, *(f"{metrics.get('test_' + k, float('nan')):.4f}"
+                                  for k in ("auc", "pr_auc", "log_loss", "brier", "ece")))
+        console.print(table)
+        reg, gate = training["registered"], training["gate"]
+        alias = "champion" if gate["promoted"] else "challenger"
+        console.print(f"Registered: {reg['name']} version {reg['version']} ({reg['estimator']}), alias {alias} — "
+                      + "; ".join(gate["reasons"]))
+    if scoring:
+        console.print(f"Decisions written: {scoring['decisions']:,} ({scoring['messages_sent']:,} messages, "
+                      f"hold-out share {scoring['holdout_share']:.1%}, explored {scoring['explored_share']:.1%}); "
+                      f"per channel {scoring['per_channel']}; reasons {scoring['reasons']}")
+    if monitoring:
+        status = "[red]BREACHED[/]" if monitoring["breached"] else "[green]no drift alarm[/]"
+        worst = ", ".join(f"{name} {value:.3f}" for name, value in monitoring["worst_features"][:3])
+        console.print(f"Drift: {status}; drifted share {monitoring['drifted_share']:.1%}; worst: {worst}; "
+                      f"report {monitoring['report_path']}")
+    console.print("Open the UIs:  make ui-mlflow  (http://127.0.0.1:5000)   make ui-airflow  (http://127.0.0.1:8080)")
+    console.print(f"Everything the demo wrote lies under {cfg.home}")
+
+
+@app.command()
+def ui(which: Annotated[str, typer.Argument(help="mlflow or airflow")]) -> None:
+    """Start the MLflow or Airflow UI on the demo's local state."""
+    from pipelines.orchestrate import airflow_bin, airflow_env
+
+    cfg = load_config()
+    if which == "mlflow":
+        cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", cfg.tracking_uri,
+               "--default-artifact-root", cfg.artifact_root, "--host", "127.0.0.1", "--port", "5000"]
+        os.execvp(cmd[0], cmd)
+    elif which == "airflow":
+        os.execvpe(airflow_bin(), [airflow_bin(), "standalone"], airflow_env(cfg))
+    raise HeraldError(f"unknown UI {which!r}: use mlflow or airflow")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except HeraldError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

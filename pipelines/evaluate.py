@@ -1,0 +1,81 @@
+"""Model quality figures: discrimination, calibration and the plots a reviewer reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Weighted mean |observed − predicted| over equal-count bins of the prediction."""
+    order = np.argsort(p)
+    total = 0.0
+    for chunk in np.array_split(order, bins):
+        if len(chunk):
+            total += len(chunk) * abs(float(y[chunk].mean()) - float(p[chunk].mean()))
+    return total / max(len(p), 1)
+
+
+def response_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """AUC, PR-AUC, log loss, Brier and ECE; AUC is NaN when only one class is present."""
+    y = np.asarray(y).astype(int)
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    both = len(np.unique(y)) == 2
+    return {
+        "auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p),
+        "positive_rate": float(y.mean()),
+        "mean_prediction": float(p.mean()),
+        "n": float(len(y)),
+    }
+
+
+def normalised_auc(auc: float, oracle_auc: float) -> float:
+    """(AUC − 0.5) / (oracle AUC − 0.5): the share of the learnable signal a model captured."""
+    return (auc - 0.5) / (oracle_auc - 0.5) if oracle_auc > 0.5 else float("nan")
+
+
+def save_quality_plots(y: np.ndarray, p: np.ndarray, out_dir: Path, title: str) -> list[Path]:
+    """ROC, precision-recall, calibration and cumulative-gain plots as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    y = np.asarray(y).astype(int)
+    paths: list[Path] = []
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+    fpr, tpr, _ = roc_curve(y, p)
+    axes[0].plot(fpr, tpr)
+    axes[0].plot([0, 1], [0, 1], "--", color="grey")
+    axes[0].set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
+    prec, rec, _ = precision_recall_curve(y, p)
+    axes[1].plot(rec, prec)
+    axes[1].set(title="Precision-recall", xlabel="recall", ylabel="precision")
+    frac_pos, mean_pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    axes[2].plot(mean_pred, frac_pos, "o-")
+    lim = max(float(np.max(mean_pred)), float(np.max(frac_pos))) * 1.05
+    axes[2].plot([0, lim], [0, lim], "--", color="grey")
+    axes[2].set(title="Calibration", xlabel="mean predicted", ylabel="observed rate")
+    order = np.argsort(-p)
+    gains = np.cumsum(y[order]) / max(y.sum(), 1)
+    deciles = np.linspace(0.1, 1.0, 10)
+    axes[3].plot(deciles, [gains[int(d * len(y)) - 1] for d in deciles], "o-", label="model")
+    axes[3].plot([0, 1], [0, 1], "--", color="grey", label="random")
+    axes[3].set(title="Cumulative gain by decile", xlabel="share targeted", ylabel="share of responders")
+    axes[3].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = out_dir / "quality_curves.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    paths.append(path)
+    return paths

@@ -1,0 +1,46 @@
+"""Tasks of ``herald_monitoring``: extract → validate → drift of inputs and predictions → summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pipelines.config import load_config
+
+DAG_ID = "herald_monitoring"
+
+
+def start(dag_run_id: str, as_of: str) -> str:
+    from pipelines.tracking import dag_run
+
+    return dag_run(load_config(), DAG_ID, dag_run_id, tags={"as_of": as_of})
+
+
+def extract(dag_run_id: str, as_of: str) -> dict[str, Any]:
+    from pipelines.extract import extract_tables
+
+    return extract_tables(load_config(), dag_run_id, "monitoring", datetime.fromisoformat(as_of)).to_dict()
+
+
+def validate(dag_run_id: str, extracted: dict[str, Any], mlflow_run_id: str) -> dict[str, Any]:
+    from pipelines.validate import validate_extract
+
+    return validate_extract(load_config(), dag_run_id, extracted, mlflow_run_id=mlflow_run_id)
+
+
+def drift(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:
+    from pipelines.drift_check import drift_against_champion
+
+    return drift_against_champion(load_config(), dag_run_id, validated["paths"],
+                                  datetime.fromisoformat(as_of), mlflow_run_id).to_dict()
+
+
+def finish(dag_run_id: str, mlflow_run_id: str, drift_result: dict[str, Any]) -> dict[str, Any]:
+    from pipelines.report import write_run_summary
+    from pipelines.tracking import finish_dag_run
+
+    cfg = load_config()
+    summary = {"dag_run_id": dag_run_id, **{k: v for k, v in drift_result.items() if k != "details"}}
+    write_run_summary(cfg, DAG_ID, summary)
+    finish_dag_run(cfg, mlflow_run_id)
+    return {"breached": drift_result["breached"]}

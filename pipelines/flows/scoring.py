@@ -1,0 +1,69 @@
+"""Tasks of ``herald_scoring``: extract → validate → prepare shards → score each shard → summarize."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pipelines.config import load_config
+
+DAG_ID = "herald_scoring"
+
+
+def start(dag_run_id: str, as_of: str) -> str:
+    from pipelines.tracking import dag_run
+
+    return dag_run(load_config(), DAG_ID, dag_run_id, tags={"as_of": as_of})
+
+
+def extract(dag_run_id: str, as_of: str) -> dict[str, Any]:
+    from pipelines.extract import extract_tables
+
+    return extract_tables(load_config(), dag_run_id, "scoring", datetime.fromisoformat(as_of)).to_dict()
+
+
+def validate(dag_run_id: str, extracted: dict[str, Any], mlflow_run_id: str) -> dict[str, Any]:
+    from pipelines.validate import validate_extract
+
+    return validate_extract(load_config(), dag_run_id, extracted, mlflow_run_id=mlflow_run_id)
+
+
+def load_champion() -> dict[str, str]:
+    """The registered model behind the champion alias (fails clearly before the first promotion)."""
+    from pipelines.registry import require_champion
+
+    return require_champion(load_config()).to_dict()
+
+
+def prepare(dag_run_id: str, validated: dict[str, Any], as_of: str) -> dict[str, Any]:
+    from pipelines.score import prepare_scoring
+
+    return prepare_scoring(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of)).to_dict()
+
+
+def score_shard(dag_run_id: str, shard: int, plan: dict[str, Any], champion: dict[str, str]) -> dict[str, int]:
+    from pipelines.registry import RegisteredModel
+    from pipelines.score import ScoringPlan
+    from pipelines.score import score_shard as run_shard
+
+    return run_shard(load_config(), dag_run_id, shard, ScoringPlan(**plan), RegisteredModel(**champion))
+
+
+def summarize(dag_run_id: str, shard_results: list[dict[str, int]], mlflow_run_id: str) -> dict[str, Any]:
+    import mlflow
+
+    from pipelines.report import write_run_summary
+    from pipelines.score import decision_summary
+    from pipelines.tracking import connect, finish_dag_run
+
+    cfg = load_config()
+    summary = decision_summary(cfg, dag_run_id)
+    summary["candidates_scored"] = sum(int(r["candidates_scored"]) for r in shard_results)
+    connect(cfg)
+    with mlflow.start_run(run_id=mlflow_run_id):
+        mlflow.log_dict(summary, "decision_summary.json")
+        mlflow.log_metrics({"decisions": summary["decisions"], "messages_sent": summary["messages_sent"],
+                            "holdout_share": summary["holdout_share"], "explored_share": summary["explored_share"]})
+    write_run_summary(cfg, DAG_ID, {"dag_run_id": dag_run_id, **summary})
+    finish_dag_run(cfg, mlflow_run_id)
+    return summary

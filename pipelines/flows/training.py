@@ -1,0 +1,77 @@
+"""Tasks of ``herald_training``: extract → validate → features → train → register → gate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pipelines.config import load_config
+
+DAG_ID = "herald_training"
+
+
+def start(dag_run_id: str, as_of: str) -> str:
+    """Open (or find) the MLflow run that follows this DAG run; returns its id."""
+    from pipelines.tracking import dag_run
+
+    return dag_run(load_config(), DAG_ID, dag_run_id, tags={"as_of": as_of})
+
+
+def extract(dag_run_id: str, as_of: str) -> dict[str, Any]:
+    from pipelines.extract import extract_tables
+
+    return extract_tables(load_config(), dag_run_id, "training", datetime.fromisoformat(as_of)).to_dict()
+
+
+def validate(dag_run_id: str, extracted: dict[str, Any], mlflow_run_id: str) -> dict[str, Any]:
+    from pipelines.validate import validate_extract
+
+    return validate_extract(load_config(), dag_run_id, extracted, mlflow_run_id=mlflow_run_id)
+
+
+def build_features(dag_run_id: str, validated: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
+    from pipelines.train import build_training_set
+
+    cutoff = datetime.fromisoformat(extracted["windows"]["feature_cutoff"])
+    as_of = datetime.fromisoformat(extracted["windows"]["as_of"])
+    return build_training_set(load_config(), dag_run_id, validated["paths"], cutoff, as_of).to_dict()
+
+
+def train_baselines(dag_run_id: str, training: dict[str, Any], mlflow_run_id: str) -> list[dict[str, Any]]:
+    from pipelines.train import TrainingSet
+    from pipelines.train import train_baselines as fit
+
+    return [m.to_dict() for m in fit(load_config(), dag_run_id, TrainingSet(**training), mlflow_run_id)]
+
+
+def register(dag_run_id: str, training: dict[str, Any], trained: list[dict[str, Any]], mlflow_run_id: str,
+             validation: dict[str, Any]) -> dict[str, Any]:
+    from pipelines.release import register_candidate
+
+    return register_candidate(load_config(), dag_run_id, training, trained, mlflow_run_id, validation).to_dict()
+
+
+def gate(dag_run_id: str, training: dict[str, Any], registered: dict[str, Any], trained: list[dict[str, Any]]) -> dict[str, Any]:
+    from pipelines.release import gate_candidate
+
+    return gate_candidate(load_config(), dag_run_id, training, registered, trained).to_dict()
+
+
+def finish(dag_run_id: str, mlflow_run_id: str, extracted: dict[str, Any], validated: dict[str, Any],
+           trained: list[dict[str, Any]], registered: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """Close the MLflow run and leave the run's summary for people and the demo."""
+    from pipelines.report import write_run_summary
+    from pipelines.tracking import finish_dag_run
+
+    cfg = load_config()
+    summary = {
+        "dag_run_id": dag_run_id,
+        "rows": extracted["rows"],
+        "validation": {k: v for k, v in validated.items() if k != "paths"},
+        "models": {m["name"]: {k: v for k, v in m["metrics"].items() if k.startswith("test_")} for m in trained},
+        "registered": registered,
+        "gate": decision,
+    }
+    write_run_summary(cfg, DAG_ID, summary)
+    finish_dag_run(cfg, mlflow_run_id)
+    return {"promoted": decision["promoted"], "version": registered["version"]}

@@ -1,0 +1,71 @@
+"""Choose which trained model to register, log its review material and reference data, and gate it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+
+from models.pyfunc import load_estimator
+from pipelines.config import HeraldConfig
+from pipelines.monitor import log_reference
+from pipelines.registry import GateDecision, RegisteredModel, gate_challenger, register_challenger
+from pipelines.train import TrainingSet, load_rows
+from pipelines.evaluate import save_quality_plots
+from pipelines.tracking import connect
+
+# The model the platform is built around is the candidate whenever a run trained it.
+PREFERRED_CANDIDATE = "deep"
+
+
+def pick_candidate(trained: list[dict[str, Any]]) -> dict[str, Any]:
+    """The deep model if trained, else the model with the best validation AUC (never the test split)."""
+    by_name = {m["name"]: m for m in trained}
+    if PREFERRED_CANDIDATE in by_name:
+        return by_name[PREFERRED_CANDIDATE]
+    if not trained:
+        raise ValueError("no trained model to register")
+    return max(trained, key=lambda m: m["metrics"].get("valid_auc", float("-inf")))
+
+
+def register_candidate(
+    cfg: HeraldConfig, run_id: str, training: dict[str, Any], trained: list[dict[str, Any]],
+    mlflow_run_id: str, validation: dict[str, Any],
+) -> RegisteredModel:
+    """Register the candidate as challenger with its test plots and drift reference data."""
+    ts = TrainingSet(**training)
+    candidate = pick_candidate(trained)
+    test = load_rows(ts.rows_path, "test")
+    estimator = load_estimator(candidate["estimator_path"])
+    predictions = estimator.predict_proba(test)
+    connect(cfg)
+    plots = save_quality_plots(test["label"].to_numpy(), predictions, cfg.run_dir(run_id) / "plots",
+                               f"{candidate['name']} on the test split")
+    with mlflow.start_run(run_id=mlflow_run_id):
+        for path in plots:
+            mlflow.log_artifact(str(path), "plots")
+        mlflow.log_metrics({f"{m['name']}.{k}": v for m in trained for k, v in m["metrics"].items() if v == v})
+    log_reference(mlflow_run_id, ts.reference_path)
+    tags = {
+        "data_validation": "passed" if validation.get("passed", False) else "failed",
+        "feature_cutoff": ts.feature_cutoff,
+        "test_auc": f"{candidate['metrics'].get('test_auc', float('nan')):.4f}",
+        "dag_run_id": run_id,
+    }
+    return register_challenger(cfg, mlflow_run_id, candidate["estimator_path"], candidate["name"], test, tags)
+
+
+def gate_candidate(
+    cfg: HeraldConfig, run_id: str, training: dict[str, Any], registered: dict[str, Any], trained: list[dict[str, Any]]
+) -> GateDecision:
+    """Gate the challenger; a deep challenger must also beat every baseline of the same run.
+
+    Without a deep model the challenger already is the best baseline on validation, and re-ranking
+    baselines on the test split would just pick by test noise.
+    """
+    test = load_rows(TrainingSet(**training).rows_path, "test")
+    challenger = RegisteredModel(**registered)
+    baselines = {m["name"]: m["metrics"]["test_auc"] for m in trained if m["name"] != PREFERRED_CANDIDATE}
+    if challenger.estimator != PREFERRED_CANDIDATE:
+        baselines = {}
+    return gate_challenger(cfg, run_id, challenger, test, baselines)

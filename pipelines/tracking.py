@@ -1,0 +1,73 @@
+"""MLflow connection and the one MLflow run that follows each DAG run."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from pipelines.config import HeraldConfig
+from pipelines.errors import RegistryError
+
+DAG_RUN_TAG = "herald.dag_run_id"
+DAG_ID_TAG = "herald.dag_id"
+
+
+def connect(cfg: HeraldConfig) -> MlflowClient:
+    """Point MLflow at the configured server (or local SQLite store) and check it answers."""
+    if cfg.tracking_uri.startswith("sqlite:///"):
+        (cfg.home / "mlflow").mkdir(parents=True, exist_ok=True)
+    # Keep a dead server from hanging a task for minutes behind MLflow's default retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    mlflow.set_registry_uri(cfg.tracking_uri)
+    client = MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
+    try:
+        experiment = client.get_experiment_by_name(cfg.mlflow_experiment)
+        if experiment is None:
+            client.create_experiment(cfg.mlflow_experiment, artifact_location=_artifact_location(cfg))
+    except Exception as exc:  # MLflow raises many types for "cannot reach the store"
+        raise RegistryError(
+            f"MLflow tracking at {cfg.tracking_uri} is unreachable or unusable: {_first_line(exc)} "
+            "(set HERALD_MLFLOW_TRACKING_URI to a running server)"
+        ) from None
+    mlflow.set_experiment(cfg.mlflow_experiment)
+    return client
+
+
+def _artifact_location(cfg: HeraldConfig) -> str | None:
+    # A remote server owns its artifact store; locally the artifacts go under HERALD_HOME.
+    return cfg.artifact_root if cfg.tracking_uri.startswith("sqlite:") else None
+
+
+def dag_run(cfg: HeraldConfig, dag_id: str, dag_run_id: str, tags: dict[str, Any] | None = None) -> str:
+    """The MLflow run id for a DAG run: found by tag, or created, so every task logs to one place."""
+    client = connect(cfg)
+    experiment = client.get_experiment_by_name(cfg.mlflow_experiment)
+    assert experiment is not None
+    found = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{DAG_RUN_TAG}` = '{dag_run_id}' and tags.`{DAG_ID_TAG}` = '{dag_id}'",
+        max_results=1,
+    )
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(
+        experiment.experiment_id,
+        run_name=f"{dag_id} {dag_run_id}",
+        tags={DAG_RUN_TAG: dag_run_id, DAG_ID_TAG: dag_id, **{k: str(v) for k, v in (tags or {}).items()}},
+    )
+    return run.info.run_id
+
+
+def finish_dag_run(cfg: HeraldConfig, mlflow_run_id: str, status: str = "FINISHED") -> None:
+    """Close the DAG run's MLflow run once its last task is done."""
+    connect(cfg).set_terminated(mlflow_run_id, status)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -1,0 +1,134 @@
+"""Build the training set from validated extracts and train the response models on one time split."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from models.baselines import LightGBMResponse, LogisticResponse
+from models.preprocessing import TabularPreprocessor
+from models.pyfunc import save_estimator
+from pipelines import features
+from pipelines.config import HeraldConfig
+from pipelines.evaluate import response_metrics
+from pipelines.extract import load_extract
+from pipelines.tracking import connect
+
+
+@dataclass
+class TrainingSet:
+    """Paths and facts of one training set; small enough for XCom."""
+
+    rows_path: str
+    customers_path: str
+    reference_path: str
+    messages_path: str
+    feature_cutoff: str
+    split_counts: dict[str, int]
+    positive_rate: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def build_training_set(
+    cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str], feature_cutoff: datetime, as_of: datetime
+) -> TrainingSet:
+    """Join sends (labels) with customer features as of the cutoff and message attributes.
+
+    The split is by time: oldest sends train, the next validate, the newest test, so the test
+    figures say how the model does on sends it could not have seen.
+    """
+    tables = load_extract(extract_paths)
+    customers = features.customer_features(
+        tables["customers"], tables.get("events"), tables.get("reviews"), feature_cutoff, cfg.region_timezones,
+        cfg.event_history_days,
+    )
+    # Today's features, computed exactly as scoring will: the reference that drift is measured from.
+    reference = features.customer_features(
+        tables["customers"], tables.get("events"), tables.get("reviews"), as_of, cfg.region_timezones,
+        cfg.event_history_days,
+    )
+    messages = features.message_features(tables["messages"])
+    actions = features.send_actions(
+        tables["sends"], tables["customers"], cfg.region_timezones, since=feature_cutoff, target=cfg.target
+    )
+    rows = features.model_rows(actions, customers, messages)
+    rows["split"] = time_split(rows["sent_at"], cfg.validation_share, cfg.test_share)
+    out = cfg.run_dir(run_id) / "features"
+    out.mkdir(parents=True, exist_ok=True)
+    rows.to_parquet(out / "training_rows.parquet", index=False)
+    customers.to_parquet(out / "customer_features.parquet", index=False)
+    reference.to_parquet(out / "customer_features_reference.parquet", index=False)
+    messages.to_parquet(out / "message_features.parquet", index=False)
+    return TrainingSet(
+        rows_path=str(out / "training_rows.parquet"),
+        customers_path=str(out / "customer_features.parquet"),
+        reference_path=str(out / "customer_features_reference.parquet"),
+        messages_path=str(out / "message_features.parquet"),
+        feature_cutoff=pd.Timestamp(feature_cutoff).isoformat(),
+        split_counts={k: int(v) for k, v in rows["split"].value_counts().items()},
+        positive_rate=float(rows["label"].mean()) if len(rows) else float("nan"),
+    )
+
+
+def time_split(sent_at: pd.Series, validation_share: float, test_share: float) -> np.ndarray:
+    """Label rows train/valid/test by send time quantiles (ties stay together)."""
+    ts = pd.to_datetime(sent_at, utc=True)
+    valid_from = ts.quantile(1 - test_share - validation_share)
+    test_from = ts.quantile(1 - test_share)
+    return np.where(ts >= test_from, "test", np.where(ts >= valid_from, "valid", "train"))
+
+
+def model_exclusions(cfg: HeraldConfig) -> list[str]:
+    """Protected attributes and configured columns are never model inputs."""
+    return [*cfg.protected_attributes, *cfg.excluded_customer_columns, "split", "is_holdout"]
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    estimator_path: str
+    metrics: dict[str, float]
+    mlflow_run_id: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def train_baselines(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> list[TrainedModel]:
+    """Fit logistic regression and LightGBM on the same split; each is a child run in MLflow."""
+    rows = pd.read_parquet(training.rows_path)
+    train, valid, test = (rows[rows["split"] == s] for s in ("train", "valid", "test"))
+    preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
+    out_dir = cfg.run_dir(run_id) / "models"
+    connect(cfg)
+    trained: list[TrainedModel] = []
+    for estimator in (LogisticResponse(preprocessor), LightGBMResponse(preprocessor)):
+        with mlflow.start_run(run_id=parent_run_id):
+            with mlflow.start_run(run_name=estimator.name, nested=True) as child:
+                estimator.fit(train, valid)
+                metrics = {
+                    f"{split}_{k}": v
+                    for split, frame in (("valid", valid), ("test", test))
+                    for k, v in response_metrics(frame["label"].to_numpy(), estimator.predict_proba(frame)).items()
+                }
+                mlflow.log_params({"model": estimator.name, "n_train": len(train),
+                                   "n_categorical": len(preprocessor.categorical),
+                                   "n_numeric": len(preprocessor.numeric)})
+                mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+                path = save_estimator(estimator, out_dir / f"{estimator.name}.joblib")
+                trained.append(TrainedModel(estimator.name, str(path), metrics, child.info.run_id))
+    (out_dir / "baselines.json").write_text(json.dumps([t.to_dict() for t in trained], indent=2))
+    return trained
+
+
+def load_rows(path: str | Path, split: str | None = None) -> pd.DataFrame:
+    rows = pd.read_parquet(path)
+    return rows if split is None else rows[rows["split"] == split].reset_index(drop=True)

@@ -1,0 +1,319 @@
+"""The production warehouse: a BigQuery dataset, queried with the same SQL files and named parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pandas as pd
+import sqlglot
+from google.api_core import exceptions as gexc
+from google.cloud import bigquery
+
+from pipelines.errors import WarehouseError
+from pipelines.warehouse import contract
+from pipelines.warehouse.base import Warehouse, WriteMode
+from pipelines.warehouse.frames import arrow_to_pandas, plain_value, with_run_filter
+from pipelines.warehouse.sql import parameter_names, read_query
+
+log = logging.getLogger(__name__)
+
+STAGING_PREFIX = "_staging_"
+_LEGACY_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
+_MISSING_TABLE = re.compile(r"Table ([\w\-.:]+) was not found")
+_MISSING_NAME = re.compile(r"Unrecognized name: (\w+)")
+_MISSING_FIELD = re.compile(r"Name (\w+) not found inside (\w+)")
+
+
+# ---- credentials -----------------------------------------------------------------------
+def airflow_credentials(gcp_conn_id: str | None) -> tuple[Any, str | None]:
+    """Credentials and project of the Airflow connection, or (None, None) where Airflow's Google provider is absent.
+
+    Imported here, not at module level: pipelines/ must run (and be tested) without Airflow.
+    """
+    if not gcp_conn_id:
+        return None, None
+    try:
+        from airflow.exceptions import AirflowNotFoundException
+        from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+    except ImportError:
+        return None, None
+    try:
+        credentials, project = GoogleBaseHook(gcp_conn_id=gcp_conn_id).get_credentials_and_project_id()
+    except AirflowNotFoundException:
+        # Outside a configured Airflow (CLI, notebooks) the connection may not exist: fall back to ADC.
+        log.info("Airflow connection %s not found; using Application Default Credentials", gcp_conn_id)
+        return None, None
+    return credentials, project or None
+
+
+def _make_client(project: str | None, location: str, credentials: Any, gcp_conn_id: str | None) -> bigquery.Client:
+    if credentials is None:
+        credentials, conn_project = airflow_credentials(gcp_conn_id)
+        project = project or conn_project
+    try:
+        # credentials=None lets the client use Application Default Credentials.
+        return bigquery.Client(project=project, credentials=credentials, location=location)
+    except Exception as exc:  # DefaultCredentialsError, or OSError when no project can be determined
+        first = str(exc).splitlines()[0]
+        raise WarehouseError(
+            f"cannot create a BigQuery client ({first}); configure the Airflow connection {gcp_conn_id}, "
+            "run `gcloud auth application-default login`, and set HERALD_BIGQUERY_PROJECT"
+        ) from None
+
+
+# ---- parameters ------------------------------------------------------------------------
+def _scalar_type(value: Any) -> str:
+    # bool before int (bool is an int) and datetime before date (datetime is a date).
+    if value is None:
+        return "STRING"
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, int):
+        return "INT64"
+    if isinstance(value, float):
+        return "FLOAT64"
+    if isinstance(value, decimal.Decimal):
+        return "NUMERIC"
+    if isinstance(value, str):
+        return "STRING"
+    if isinstance(value, bytes):
+        return "BYTES"
+    if isinstance(value, dt.datetime):
+        # Contract columns are TIMESTAMP; a naive datetime is taken as UTC (as the client serialises it).
+        return "TIMESTAMP"
+    if isinstance(value, dt.date):
+        return "DATE"
+    raise WarehouseError(f"cannot pass a {type(value).__name__} as a BigQuery query parameter")
+
+
+def query_parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter:
+    """A named query parameter whose BigQuery type follows the Python value (lists become ARRAY<…>)."""
+    value = plain_value(value)
+    if isinstance(value, list):
+        element = _scalar_type(next((v for v in value if v is not None), "")) if value else "STRING"
+        return bigquery.ArrayQueryParameter(name, element, value)
+    return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
+
+
+def field_type(field: bigquery.SchemaField) -> str:
+    """Standard-SQL type of a schema field: INTEGER → INT64, RECORD → STRUCT<…>, REPEATED → ARRAY<…>."""
+    base = _LEGACY_TYPES.get(field.field_type, field.field_type)
+    if base == "STRUCT":
+        base = "STRUCT<" + ", ".join(f"{f.name} {field_type(f)}" for f in field.fields) + ">"
+    return f"ARRAY<{base}>" if field.mode == "REPEATED" else base
+
+
+class BigQueryWarehouse(Warehouse):
+    """Tables of ``project.dataset``; SQL files stay unqualified through the job's default dataset."""
+
+    def __init__(
+        self,
+        project: str | None,
+        dataset: str,
+        location: str = "EU",
+        client: bigquery.Client | None = None,
+        bqstorage_client: Any = None,
+        credentials: Any = None,
+        *,
+        gcp_conn_id: str | None = None,
+    ) -> None:
+        self._client = client or _make_client(project, location, credentials, gcp_conn_id)
+        self.project = project or self._client.project
+        if not self.project:
+            raise WarehouseError("no BigQuery project: set HERALD_BIGQUERY_PROJECT")
+        self.dataset = dataset
+        self.location = location
+        self._bqstorage = bqstorage_client
+
+    @property
+    def dataset_id(self) -> str:
+        return f"{self.project}.{self.dataset}"
+
+    def _table_id(self, table: str) -> str:
+        return f"{self.dataset_id}.{table}"
+
+    # ---- reading ---------------------------------------------------------------------
+    def _job_config(self, params: Mapping[str, Any]) -> bigquery.QueryJobConfig:
+        return bigquery.QueryJobConfig(
+            default_dataset=self.dataset_id,
+            query_parameters=[query_parameter(k, v) for k, v in params.items()],
+        )
+
+    def _run(self, name: str, params: Mapping[str, Any] | None) -> tuple[bigquery.QueryJob, str]:
+        sql = read_query(name)
+        given = dict(params or {})
+        missing = [p for p in parameter_names(name) if p not in given]
+        if missing:
+            raise WarehouseError(f"query {name} needs parameter(s) {', '.join(missing)}")
+        # Only the parameters the file uses, as on DuckDB, so both backends accept the same calls.
+        used = {p: given[p] for p in parameter_names(name)}
+        try:
+            job = self._client.query(sql, job_config=self._job_config(used), location=self.location)
+        except gexc.GoogleAPIError as exc:
+            raise self._translate(exc, sql, f"query {name}") from None
+        return job, sql
+
+    def _storage_client(self) -> Any:
+        """The injected Storage Read client, else one made once from the BigQuery client (faster downloads)."""
+        if self._bqstorage is None:
+            try:
+                self._bqstorage = self._client._ensure_bqstorage_client()
+            except Exception:  # noqa: BLE001 - the REST download still works without the Storage API
+                self._bqstorage = None
+        return self._bqstorage
+
+    def query(self, name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        job, sql = self._run(name, params)
+        try:
+            # Arrow, then one shared conversion, so query and iter_query (and DuckDB) give the same dtypes.
+            table = job.result().to_arrow(bqstorage_client=self._storage_client(), create_bqstorage_client=False)
+        except gexc.GoogleAPIError as exc:
+            raise self._translate(exc, sql, f"query {name}") from None
+        return arrow_to_pandas(table)
+
+    def iter_query(
+        self, name: str, params: Mapping[str, Any] | None = None, batch_rows: int = 50_000
+    ) -> Iterator[pd.DataFrame]:
+        job, sql = self._run(name, params)
+        try:
+            rows = job.result(page_size=batch_rows)
+        except gexc.GoogleAPIError as exc:
+            raise self._translate(exc, sql, f"query {name}") from None
+        return self._batches(rows)
+
+    def _batches(self, rows: Any) -> Iterator[pd.DataFrame]:
+        yielded = False
+        for batch in rows.to_arrow_iterable(bqstorage_client=self._storage_client()):
+            if batch.num_rows:
+                yielded = True
+                yield arrow_to_pandas(batch)
+        if not yielded:
+            # One empty frame so consumers still learn the columns.
+            yield pd.DataFrame(columns=[f.name for f in rows.schema])
+
+    # ---- writing ---------------------------------------------------------------------
+    def _load_config(self, table: str, frame: pd.DataFrame) -> bigquery.LoadJobConfig:
+        known = contract.INPUT_TABLES.get(table) or contract.OUTPUT_TABLES.get(table)
+        schema = []
+        for col in frame.columns:
+            if known is not None and col in known.column_names:
+                schema.append(bigquery.SchemaField(col, known.column(col).type))
+            elif frame[col].dtype == object and frame[col].isna().all():
+                # An all-NULL column has no type to infer; STRING is what it would hold.
+                schema.append(bigquery.SchemaField(col, "STRING"))
+        # A partial schema is completed from the frame's dtypes by the client.
+        return bigquery.LoadJobConfig(
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE, schema=schema or None
+        )
+
+    def _load(self, table: str, target: str, frame: pd.DataFrame) -> None:
+        job = self._client.load_table_from_dataframe(
+            frame, self._table_id(target), job_config=self._load_config(table, frame), location=self.location
+        )
+        job.result()
+
+    def write(
+        self,
+        table: str,
+        frame: pd.DataFrame,
+        mode: WriteMode = "truncate",
+        run_filter: Mapping[str, Any] | None = None,
+    ) -> int:
+        if not table.isidentifier():
+            raise WarehouseError(f"table name {table!r} must be a plain identifier")
+        context = f"writing {len(frame)} rows to {self.dataset}.{table}"
+        try:
+            if mode == "truncate":
+                self._load(table, table, frame)
+            elif mode == "replace_run":
+                self._replace_run(table, with_run_filter(table, frame, run_filter), dict(run_filter or {}))
+            else:
+                raise WarehouseError(f"unknown write mode {mode!r} (truncate or replace_run)")
+        except gexc.GoogleAPIError as exc:
+            raise self._translate(exc, None, context, table) from None
+        return len(frame)
+
+    def _replace_run(self, table: str, frame: pd.DataFrame, run_filter: dict[str, Any]) -> None:
+        staging = f"{STAGING_PREFIX}{table}_{uuid.uuid4().hex}"
+        self._load(table, staging, frame)
+        try:
+            job = self._client.query(
+                self.replace_run_script(table, staging, list(frame.columns), list(run_filter)),
+                job_config=self._job_config(run_filter),
+                location=self.location,
+            )
+            job.result()
+        finally:
+            self._client.delete_table(self._table_id(staging), not_found_ok=True)
+
+    def replace_run_script(self, table: str, staging: str, columns: list[str], filter_columns: list[str]) -> str:
+        """The script that swaps a run's rows: DDL first (not allowed inside a transaction), then DELETE+INSERT."""
+        target, source = f"`{self._table_id(table)}`", f"`{self._table_id(staging)}`"
+        known = contract.OUTPUT_TABLES.get(table)
+        if known is not None:
+            ddl = ", ".join(f"`{c.name}` {c.type}{'' if c.nullable else ' NOT NULL'}" for c in known.columns)
+            create = f"CREATE TABLE IF NOT EXISTS {target} ({ddl});"
+        else:
+            create = f"CREATE TABLE IF NOT EXISTS {target} LIKE {source};"
+        where = " AND ".join(f"`{c}` = @{c}" for c in filter_columns)
+        # Named columns, not SELECT *: INSERT … SELECT matches by position and the frame's order may differ.
+        cols = ", ".join(f"`{c}`" for c in columns)
+        # Without an exception handler a failing statement fails the script and BigQuery rolls back.
+        return "\n".join(
+            [
+                create,
+                "BEGIN TRANSACTION;",
+                f"DELETE FROM {target} WHERE {where};",
+                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source};",
+                "COMMIT TRANSACTION;",
+            ]
+        )
+
+    # ---- catalogue -------------------------------------------------------------------
+    def list_tables(self) -> list[str]:
+        try:
+            tables = list(self._client.list_tables(self.dataset_id))
+        except gexc.NotFound:
+            raise WarehouseError(f"BigQuery dataset {self.dataset_id} does not exist") from None
+        return sorted(t.table_id for t in tables if not t.table_id.startswith(STAGING_PREFIX))
+
+    def describe(self, table: str) -> dict[str, str]:
+        try:
+            schema = self._client.get_table(self._table_id(table)).schema
+        except gexc.NotFound:
+            raise WarehouseError(f"table {table} does not exist in BigQuery dataset {self.dataset_id}") from None
+        return {f.name: field_type(f) for f in schema}
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ---- errors ----------------------------------------------------------------------
+    def _translate(self, exc: Exception, sql: str | None, context: str, table: str | None = None) -> WarehouseError:
+        """One line naming the missing table or column, instead of the API's error payload."""
+        message = getattr(exc, "message", None) or str(exc)
+        if isinstance(exc, gexc.NotFound) and (m := _MISSING_TABLE.search(message)):
+            missing = re.split(r"[.:]", m.group(1))[-1]
+            return WarehouseError(f"{context}: table {missing} does not exist in BigQuery dataset {self.dataset_id}")
+        if isinstance(exc, gexc.BadRequest) and (m := _MISSING_NAME.search(message) or _MISSING_FIELD.search(message)):
+            tables = sorted(_tables(sql)) if sql else [table] if table else []
+            where = f" from table {tables[0]}" if len(tables) == 1 else (f" from tables {', '.join(tables)}" if tables else "")
+            return WarehouseError(
+                f"{context}: column {m.group(1)} is missing{where} in BigQuery dataset {self.dataset_id}"
+            )
+        error = WarehouseError(f"{context} failed: {message.splitlines()[0] if message else type(exc).__name__}")
+        error.__cause__ = exc
+        return error
+
+
+def _tables(sql: str) -> set[str]:
+    try:
+        tree = sqlglot.parse_one(sql, read="bigquery")
+    except sqlglot.errors.ParseError:
+        return set()
+    return {t.name for t in tree.find_all(sqlglot.exp.Table) if t.name}

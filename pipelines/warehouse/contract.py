@@ -1,0 +1,176 @@
+"""The warehouse data contract of DESIGN §3: tables, columns and their BigQuery types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # BigQuery type: STRING, INT64, FLOAT64, BOOL, DATE, TIMESTAMP
+    required: bool = True  # the column must exist
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: str | None
+    required: bool = True  # the table must exist (events and reviews may be absent)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+def _c(name: str, type_: str, nullable: bool = True, required: bool = True) -> Column:
+    return Column(name, type_, required=required, nullable=nullable)
+
+
+CUSTOMERS = Table(
+    "customers",
+    (
+        _c("customer_id", "STRING", nullable=False),
+        _c("signup_date", "DATE"),
+        _c("birth_year", "INT64"),
+        _c("gender", "STRING"),
+        _c("region", "STRING"),
+        _c("loyalty_tier", "STRING"),
+        # consent_<channel> columns are optional: a missing one means "no consent recorded".
+        _c("consent_email", "BOOL", required=False),
+        _c("consent_push", "BOOL", required=False),
+        _c("consent_sms", "BOOL", required=False),
+        _c("updated_at", "TIMESTAMP"),
+    ),
+    key="customer_id",
+)
+
+EVENTS = Table(
+    "events",
+    (
+        _c("event_id", "STRING", nullable=False),
+        _c("customer_id", "STRING", nullable=False),
+        _c("event_ts", "TIMESTAMP", nullable=False),
+        _c("event_type", "STRING", nullable=False),
+        _c("product_category", "STRING"),
+        _c("amount", "FLOAT64"),
+        _c("device", "STRING"),
+    ),
+    key="event_id",
+    required=False,
+)
+
+MESSAGES = Table(
+    "messages",
+    (
+        _c("message_id", "STRING", nullable=False),
+        _c("campaign_id", "STRING"),
+        _c("title", "STRING"),
+        _c("body", "STRING"),
+        _c("offer_type", "STRING"),
+        _c("discount_pct", "FLOAT64"),
+        _c("product_category", "STRING"),
+        _c("image_uri", "STRING"),
+        _c("active_from", "DATE"),
+        _c("active_to", "DATE"),
+    ),
+    key="message_id",
+)
+
+SENDS = Table(
+    "sends",
+    (
+        _c("send_id", "STRING", nullable=False),
+        _c("customer_id", "STRING", nullable=False),
+        _c("message_id", "STRING"),
+        _c("channel", "STRING", nullable=False),
+        _c("sent_at", "TIMESTAMP", nullable=False),
+        _c("propensity", "FLOAT64"),
+        _c("opened", "BOOL"),
+        _c("clicked", "BOOL"),
+        _c("converted", "BOOL"),
+        _c("revenue", "FLOAT64"),
+    ),
+    key="send_id",
+)
+
+REVIEWS = Table(
+    "reviews",
+    (
+        _c("review_id", "STRING", nullable=False),
+        _c("customer_id", "STRING", nullable=False),
+        _c("created_at", "TIMESTAMP"),
+        _c("rating", "INT64"),
+        _c("text", "STRING"),
+    ),
+    key="review_id",
+    required=False,
+)
+
+INPUT_TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, EVENTS, MESSAGES, SENDS, REVIEWS)}
+
+EVENT_TYPES = (
+    "view", "search", "add_to_cart", "purchase", "app_open",
+    "email_open", "email_click", "push_open", "unsubscribe",
+)
+OFFER_TYPES = ("discount", "free_shipping", "new_arrival", "loyalty_points", "content")
+LOYALTY_TIERS = ("none", "silver", "gold", "platinum")
+DEVICES = ("web", "app", "store")
+HOLDOUT_CHANNEL = "none"
+
+# ---- outputs written by Herald (append-only per run, idempotent per run id) -------------
+DECISIONS = Table(
+    "decisions",
+    (
+        _c("run_id", "STRING", nullable=False),
+        _c("shard", "INT64", nullable=False),
+        _c("decided_at", "TIMESTAMP", nullable=False),
+        _c("customer_id", "STRING", nullable=False),
+        _c("message_id", "STRING"),
+        _c("channel", "STRING"),
+        _c("send_hour", "INT64"),
+        _c("p_response", "FLOAT64"),
+        _c("uplift", "FLOAT64"),
+        _c("propensity", "FLOAT64"),
+        _c("policy", "STRING"),
+        _c("reason", "STRING"),
+        _c("model_name", "STRING"),
+        _c("model_version", "STRING"),
+    ),
+    key=None,
+)
+
+MONITORING_METRICS = Table(
+    "monitoring_metrics",
+    (
+        _c("run_id", "STRING", nullable=False),
+        _c("computed_at", "TIMESTAMP", nullable=False),
+        _c("kind", "STRING", nullable=False),
+        _c("subject", "STRING"),
+        _c("metric", "STRING", nullable=False),
+        _c("value", "FLOAT64"),
+        _c("threshold", "FLOAT64"),
+        _c("breached", "BOOL"),
+    ),
+    key=None,
+)
+
+CUSTOMER_SEGMENTS = Table(
+    "customer_segments",
+    (
+        _c("run_id", "STRING", nullable=False),
+        _c("customer_id", "STRING", nullable=False),
+        _c("segment", "INT64"),
+    ),
+    key=None,
+)
+
+OUTPUT_TABLES: dict[str, Table] = {t.name: t for t in (DECISIONS, MONITORING_METRICS, CUSTOMER_SEGMENTS)}

@@ -1,0 +1,4 @@
+-- Customer ids of shard @shard out of @n_shards, by a stable hash of customer_id.
+SELECT customer_id
+FROM customers
+WHERE MOD(ABS(FARM_FINGERPRINT(customer_id)), @n_shards) = @shard
