@@ -1,4 +1,4 @@
-"""Weekly training: extract → validate → features → baselines → register challenger → gate."""
+"""Weekly training: extract → validate → features → baselines ∥ deep → register challenger → gate."""
 
 from __future__ import annotations
 
@@ -66,34 +66,44 @@ def herald_training() -> None:
 
     @task
     @herald_step
-    def register(run: dict[str, str], training_set: dict, trained: list, validated: dict) -> dict:
+    def train_deep(run: dict[str, str], training_set: dict) -> list:
         from pipelines.flows import training
 
-        return training.register(get_current_context()["run_id"], training_set, trained, run["mlflow_run_id"], validated)
+        return training.train_deep(get_current_context()["run_id"], training_set, run["mlflow_run_id"])
 
     @task
     @herald_step
-    def gate(training_set: dict, registered: dict, trained: list) -> dict:
+    def register(run: dict[str, str], training_set: dict, baselines: list, deep: list, validated: dict) -> dict:
         from pipelines.flows import training
 
-        return training.gate(get_current_context()["run_id"], training_set, registered, trained)
+        return training.register(get_current_context()["run_id"], training_set, [*baselines, *deep],
+                                 run["mlflow_run_id"], validated)
 
     @task
     @herald_step
-    def finish(run: dict[str, str], extracted: dict, validated: dict, trained: list, registered: dict,
-               decision: dict) -> dict:
+    def gate(training_set: dict, registered: dict, baselines: list, deep: list) -> dict:
+        from pipelines.flows import training
+
+        return training.gate(get_current_context()["run_id"], training_set, registered, [*baselines, *deep])
+
+    @task
+    @herald_step
+    def finish(run: dict[str, str], extracted: dict, validated: dict, baselines: list, deep: list,
+               registered: dict, decision: dict) -> dict:
         from pipelines.flows import training
 
         return training.finish(get_current_context()["run_id"], run["mlflow_run_id"], extracted, validated,
-                               trained, registered, decision)
+                               [*baselines, *deep], registered, decision)
 
     run = start()
     extracted = extract(run)
     validated = validate(run, extracted)
     training_set = build_features(validated, extracted)
-    trained = train_baselines(run, training_set)
-    registered = register(run, training_set, trained, validated)
-    finish(run, extracted, validated, trained, registered, gate(training_set, registered, trained))
+    baselines = train_baselines(run, training_set)
+    deep = train_deep(run, training_set)  # parallel to the baselines
+    registered = register(run, training_set, baselines, deep, validated)
+    decision = gate(training_set, registered, baselines, deep)
+    finish(run, extracted, validated, baselines, deep, registered, decision)
 
 
 herald_training()

@@ -12,7 +12,7 @@ import pandas as pd
 ALWAYS_EXCLUDED = (
     "send_id", "customer_id", "message_id", "sent_at", "label", "revenue", "propensity",
     "is_holdout_true", "updated_at", "signup_date", "birth_year",
-    "msg_title", "msg_body", "msg_image_uri", "rev_text", "msg_campaign_id",
+    "msg_title", "msg_body", "msg_image_uri", "rev_text", "evt_sequence", "msg_campaign_id",
     "msg_active_from", "msg_active_to", "opened", "clicked", "converted",
 )
 # Small integers that mean categories, not magnitudes.

@@ -67,6 +67,22 @@ class MonitoringSettings(BaseModel):
     retrain_cooldown_days: int = 7
 
 
+class DeepSettings(BaseModel):
+    """The deep response model: on/off, schedule, sizes and modality switches (see models/deep.py)."""
+
+    enabled: bool = True
+    max_epochs: int = 12
+    batch_size: int = 2048
+    hidden: int = 64
+    head_hidden: int = 128
+    seq_hidden: int = 32
+    sequence: bool = True
+    reviews: bool = True
+    text: bool = True
+    images: bool = True
+    seed: int = 7
+
+
 class AlertSettings(BaseModel):
     """Where alerts go; nothing is sent while neither receiver is configured."""
 
@@ -120,6 +136,12 @@ class HeraldConfig(BaseSettings):
     test_share: float = 0.2
     validation_share: float = 0.1
 
+    # Validation gate: quarantine tolerance, freshness and volume bands (see pipelines/validate.py).
+    validation_max_rejected_share: float = 0.01
+    validation_max_event_age_days: float = 2.0
+    validation_volume_min_ratio: float = 0.5
+    validation_volume_max_ratio: float = 3.0
+
     scoring_shards: int = 4
     promotion_margin: float = 0.0
 
@@ -127,6 +149,7 @@ class HeraldConfig(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    deep: DeepSettings = Field(default_factory=DeepSettings)
 
     @field_validator("channels")
     @classmethod

@@ -7,6 +7,7 @@ they travel inside the MLflow model. This module only joins and counts.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from pipelines.warehouse.contract import EVENT_TYPES, HOLDOUT_CHANNEL, INPUT_TAB
 CUSTOMER_NON_FEATURES = ("signup_date", "birth_year", "updated_at")
 MESSAGE_PREFIX = "msg_"
 ACTION_COLUMNS = ("message_id", "channel", "send_hour", "weekday", "recent_sends_7d")
+MAX_SEQUENCE_EVENTS = 50
 HOUR_BUCKETS = {"morning": (6, 11), "midday": (11, 15), "evening": (15, 21), "night": (21, 30)}
 
 
@@ -107,7 +109,22 @@ def _event_aggregates(
     hour_shares = pd.crosstab(ev["customer_id"], bucket, normalize="index").reindex(columns=list(HOUR_BUCKETS), fill_value=0.0)
     out = out.join(hour_shares.add_prefix("evt_hour_share_"), how="left")
     out["evt_unsubscribed"] = (out["evt_n_unsubscribe"] > 0)
+    out["evt_sequence"] = _event_sequences(ev, as_of)
     return out.reset_index()
+
+
+def _event_sequences(ev: pd.DataFrame, as_of: pd.Timestamp, max_events: int = MAX_SEQUENCE_EVENTS) -> pd.Series:
+    """The newest events per customer as one string, newest first, for the sequence encoder.
+
+    Each event is ``type|category|amount|hours before as_of``; a string keeps the model's raw
+    input a plain table that MLflow's signature can describe.
+    """
+    recent = ev.sort_values("event_ts", ascending=False).groupby("customer_id").head(max_events)
+    hours = ((as_of - recent["event_ts"]).dt.total_seconds() / 3600.0).round(1)
+    amount = recent["amount"].round(2).astype("object").where(recent["amount"].notna(), "")
+    category = recent["product_category"].astype("object").where(recent["product_category"].notna(), "")
+    token = recent["event_type"].astype(str) + "|" + category.astype(str) + "|" + amount.astype(str) + "|" + hours.astype(str)
+    return token.groupby(recent["customer_id"], sort=False).agg(";".join)
 
 
 def _review_aggregates(reviews: pd.DataFrame) -> pd.DataFrame:
@@ -122,11 +139,22 @@ def _review_aggregates(reviews: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def message_features(messages: pd.DataFrame) -> pd.DataFrame:
-    """Message attributes prefixed ``msg_`` (extra catalogue columns included), keyed by message_id."""
+def message_features(messages: pd.DataFrame, assets_dir: Path | None = None) -> pd.DataFrame:
+    """Message attributes prefixed ``msg_`` (extra catalogue columns included), keyed by message_id.
+
+    A relative ``image_uri`` is resolved against the asset folder so the model can open the banner.
+    """
     frame = messages.copy()
+    if assets_dir is not None and "image_uri" in frame:
+        frame["image_uri"] = frame["image_uri"].map(lambda u: _resolve_asset(u, assets_dir))
     renamed = {c: f"{MESSAGE_PREFIX}{c}" for c in frame.columns if c != "message_id"}
     return frame.rename(columns=renamed).reset_index(drop=True)
+
+
+def _resolve_asset(uri: object, assets_dir: Path) -> object:
+    if not isinstance(uri, str) or not uri or "://" in uri or uri.startswith("/"):
+        return uri
+    return str(assets_dir / uri)
 
 
 def send_actions(

@@ -18,7 +18,7 @@ from pipelines.warehouse.contract import MONITORING_METRICS
 
 REFERENCE_ARTIFACTS = "reference"
 # Identifiers, free text and raw dates are not distributions worth comparing.
-NOT_DRIFT_FEATURES = ("customer_id", "rev_text", "shard", "updated_at", "signup_date")
+NOT_DRIFT_FEATURES = ("customer_id", "rev_text", "evt_sequence", "shard", "updated_at", "signup_date")
 
 
 @dataclass
@@ -70,7 +70,7 @@ def compute_drift(
     Statistical tests flag almost everything on large samples, so the method is an effect size
     (PSI by default) with the threshold from config.
     """
-    from evidently import Report
+    from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import DriftedColumnsCount, ValueDrift
 
     settings = cfg.monitoring
@@ -79,7 +79,15 @@ def compute_drift(
     metrics = [DriftedColumnsCount(columns=columns, drift_share=settings.drift_share_threshold,
                                    method=settings.drift_method, threshold=settings.drift_threshold)]
     metrics += [ValueDrift(column=c, method=settings.drift_method, threshold=settings.drift_threshold) for c in columns]
-    snapshot = Report(metrics).run(current_data=cur, reference_data=ref)
+    # Declare column kinds: Evidently's guess turns high-cardinality strings into "text".
+    definition = DataDefinition(
+        numerical_columns=[c for c in columns if ref[c].dtype == "float64"],
+        categorical_columns=[c for c in columns if ref[c].dtype != "float64"],
+    )
+    snapshot = Report(metrics).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+    )
     values = {c: float(m["value"]) for c, m in zip(columns, snapshot.dict()["metrics"][1:])}
     prediction_drift = None
     if reference_predictions is not None and current_predictions is not None and len(current_predictions):

@@ -59,7 +59,7 @@ def prepare_scoring(cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str
     out = cfg.run_dir(run_id) / "scoring"
     out.mkdir(parents=True, exist_ok=True)
     customers.to_parquet(out / "customer_features.parquet", index=False)
-    features.message_features(active).to_parquet(out / "active_messages.parquet", index=False)
+    features.message_features(active, cfg.assets_dir).to_parquet(out / "active_messages.parquet", index=False)
     return ScoringPlan(
         customers_path=str(out / "customer_features.parquet"),
         messages_path=str(out / "active_messages.parquet"),

@@ -55,7 +55,7 @@ def build_training_set(
         tables["customers"], tables.get("events"), tables.get("reviews"), as_of, cfg.region_timezones,
         cfg.event_history_days,
     )
-    messages = features.message_features(tables["messages"])
+    messages = features.message_features(tables["messages"], cfg.assets_dir)
     actions = features.send_actions(
         tables["sends"], tables["customers"], cfg.region_timezones, since=feature_cutoff, target=cfg.target
     )
@@ -127,6 +127,42 @@ def train_baselines(cfg: HeraldConfig, run_id: str, training: TrainingSet, paren
                 trained.append(TrainedModel(estimator.name, str(path), metrics, child.info.run_id))
     (out_dir / "baselines.json").write_text(json.dumps([t.to_dict() for t in trained], indent=2))
     return trained
+
+
+def train_deep(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> TrainedModel:
+    """Fit the deep response model on the same split as the baselines, as the MLflow child run "deep"."""
+    from models.deep import DeepConfig, DeepResponse  # torch is heavy; only this task needs it
+
+    rows = pd.read_parquet(training.rows_path)
+    train, valid, test = (rows[rows["split"] == s] for s in ("train", "valid", "test"))
+    preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
+    d = cfg.deep
+    config = DeepConfig(
+        max_epochs=d.max_epochs, batch_size=d.batch_size, hidden=d.hidden, head_hidden=d.head_hidden,
+        seq_hidden=d.seq_hidden, sequence=d.sequence, reviews=d.reviews, text=d.text, images=d.images, seed=d.seed,
+        text_cache_dir=str(cfg.home / "cache" / "text"),
+    )
+    estimator = DeepResponse(preprocessor, config)
+    out_dir = cfg.run_dir(run_id) / "models"
+    connect(cfg)
+    with mlflow.start_run(run_id=parent_run_id):
+        with mlflow.start_run(run_name=estimator.name, nested=True) as child:
+            estimator.fit(train, valid)
+            metrics = {
+                f"{split}_{k}": v
+                for split, frame in (("valid", valid), ("test", test))
+                for k, v in response_metrics(frame["label"].to_numpy(), estimator.predict_proba(frame)).items()
+            }
+            mlflow.log_params({"model": estimator.name, "n_train": len(train),
+                               "n_categorical": len(preprocessor.categorical),
+                               "n_numeric": len(preprocessor.numeric), **estimator.params()})
+            mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+            mlflow.log_metric("fit_seconds", estimator.fit_seconds)
+            for point in estimator.history:  # the loss curve, one step per epoch
+                step = int(point["epoch"])
+                mlflow.log_metrics({k: v for k, v in point.items() if k != "epoch" and np.isfinite(v)}, step=step)
+            path = save_estimator(estimator, out_dir / f"{estimator.name}.joblib")
+    return TrainedModel(estimator.name, str(path), metrics, child.info.run_id)
 
 
 def load_rows(path: str | Path, split: str | None = None) -> pd.DataFrame:

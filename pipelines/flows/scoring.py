@@ -25,7 +25,7 @@ def extract(dag_run_id: str, as_of: str) -> dict[str, Any]:
 def validate(dag_run_id: str, extracted: dict[str, Any], mlflow_run_id: str) -> dict[str, Any]:
     from pipelines.validate import validate_extract
 
-    return validate_extract(load_config(), dag_run_id, extracted, mlflow_run_id=mlflow_run_id)
+    return validate_extract(load_config(), dag_run_id, extracted, mlflow_run_id=mlflow_run_id, purpose="scoring")
 
 
 def load_champion() -> dict[str, str]:

@@ -44,6 +44,17 @@ def train_baselines(dag_run_id: str, training: dict[str, Any], mlflow_run_id: st
     return [m.to_dict() for m in fit(load_config(), dag_run_id, TrainingSet(**training), mlflow_run_id)]
 
 
+def train_deep(dag_run_id: str, training: dict[str, Any], mlflow_run_id: str) -> list[dict[str, Any]]:
+    """The deep model as a list (empty when switched off), so register/gate take baselines + deep."""
+    from pipelines.train import TrainingSet
+    from pipelines.train import train_deep as fit
+
+    cfg = load_config()
+    if not cfg.deep.enabled:
+        return []
+    return [fit(cfg, dag_run_id, TrainingSet(**training), mlflow_run_id).to_dict()]
+
+
 def register(dag_run_id: str, training: dict[str, Any], trained: list[dict[str, Any]], mlflow_run_id: str,
              validation: dict[str, Any]) -> dict[str, Any]:
     from pipelines.release import register_candidate

@@ -123,6 +123,8 @@ class BigQueryWarehouse(Warehouse):
         *,
         gcp_conn_id: str | None = None,
     ) -> None:
+        # Close only a client made here; an injected one belongs to the caller.
+        self._owns_client = client is None
         self._client = client or _make_client(project, location, credentials, gcp_conn_id)
         self.project = project or self._client.project
         if not self.project:
@@ -291,7 +293,8 @@ class BigQueryWarehouse(Warehouse):
         return {f.name: field_type(f) for f in schema}
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self._client.close()
 
     # ---- errors ----------------------------------------------------------------------
     def _translate(self, exc: Exception, sql: str | None, context: str, table: str | None = None) -> WarehouseError:

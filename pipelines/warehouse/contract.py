@@ -173,4 +173,36 @@ CUSTOMER_SEGMENTS = Table(
     key=None,
 )
 
-OUTPUT_TABLES: dict[str, Table] = {t.name: t for t in (DECISIONS, MONITORING_METRICS, CUSTOMER_SEGMENTS)}
+REJECTED_ROWS = Table(
+    "rejected_rows",
+    (
+        _c("run_id", "STRING", nullable=False),
+        _c("table_name", "STRING", nullable=False),
+        _c("row_number", "INT64", nullable=False),
+        _c("rule", "STRING", nullable=False),  # every rule the row broke, comma-separated
+        _c("row_json", "STRING"),
+        _c("rejected_at", "TIMESTAMP", nullable=False),
+    ),
+    key=None,
+)
+
+MODEL_PROMOTIONS = Table(
+    "model_promotions",
+    (
+        _c("run_id", "STRING", nullable=False),
+        _c("decided_at", "TIMESTAMP", nullable=False),
+        _c("model_name", "STRING", nullable=False),
+        _c("version", "STRING", nullable=False),
+        _c("alias", "STRING"),
+        _c("previous_champion_version", "STRING"),
+        _c("promoted", "BOOL"),
+        _c("actor", "STRING"),
+        _c("reason", "STRING"),
+        _c("metrics", "STRING"),
+    ),
+    key=None,
+)
+
+OUTPUT_TABLES: dict[str, Table] = {
+    t.name: t for t in (DECISIONS, MONITORING_METRICS, CUSTOMER_SEGMENTS, REJECTED_ROWS, MODEL_PROMOTIONS)
+}

@@ -112,9 +112,10 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "warehouse.duckdb"
 
 
-@pytest.fixture
-def world(path: Path) -> DuckDBWarehouse:
-    wh = DuckDBWarehouse(path, must_exist=False)
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> DuckDBWarehouse:
+    """Built once per module: the tests that use it only read."""
+    wh = DuckDBWarehouse(tmp_path_factory.mktemp("world") / "warehouse.duckdb", must_exist=False)
     for name, frame in [
         ("customers", customers()), ("events", events()), ("messages", messages()),
         ("sends", sends()), ("reviews", reviews()),
@@ -231,10 +232,12 @@ def decision_rows(run_id: str, shard: int, customers_: list[str], hour: int = 8)
     )
 
 
-def test_truncate_replaces_the_whole_table(world: DuckDBWarehouse, path: Path) -> None:
-    assert world.write("customers", customers().head(2)) == 2
-    assert sorted(world.query("extract_customers")["customer_id"]) == ["c1", "c2"]
-    assert world.describe("customers")["birth_year"] == "INT64"  # contract type, although pandas held floats
+def test_truncate_replaces_the_whole_table(path: Path) -> None:
+    wh = DuckDBWarehouse(path, must_exist=False)
+    assert wh.write("customers", customers()) == 4
+    assert wh.write("customers", customers().head(2)) == 2
+    assert sorted(wh.query("extract_customers")["customer_id"]) == ["c1", "c2"]
+    assert wh.describe("customers")["birth_year"] == "INT64"  # contract type, although pandas held floats
 
 
 def test_replace_run_is_idempotent_and_touches_only_its_run(path: Path) -> None:
@@ -325,6 +328,8 @@ def test_missing_table_names_table_and_dataset(path: Path) -> None:
     assert "\n" not in message and err.value.__cause__ is None
     with pytest.raises(WarehouseError, match="table events does not exist in dataset herald"):
         wh.describe("events")
+    with pytest.raises(WarehouseError, match="table events does not exist in dataset herald"):
+        wh.iter_query("extract_events", {"history_start": AS_OF, "as_of": AS_OF})  # raised at the call, not at first next()
 
 
 def test_missing_column_names_table_and_column(path: Path) -> None:
@@ -337,7 +342,8 @@ def test_missing_column_names_table_and_column(path: Path) -> None:
         wh.write("decisions", decision_rows("r1", 0, ["c1"]).assign(bogus=1), "replace_run", {"run_id": "r1", "shard": 0})
 
 
-def test_read_only_warehouse(world: DuckDBWarehouse, path: Path) -> None:
+def test_read_only_warehouse(world: DuckDBWarehouse) -> None:
+    path = world.path
     reader = DuckDBWarehouse(path, read_only=True)
     assert len(reader.query("extract_customers")) == 4
     with pytest.raises(WarehouseError, match="read-only"):

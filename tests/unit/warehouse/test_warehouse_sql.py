@@ -93,3 +93,9 @@ def test_invalid_sql_and_multiple_statements_are_warehouse_errors() -> None:
 
 def test_read_query_returns_the_file_unchanged() -> None:
     assert read_query("shard_customer_ids") == (QUERIES_DIR / "shard_customer_ids.sql").read_text()
+
+
+def test_untranslatable_constructs_fail_loudly() -> None:
+    # sqlglot only warns by default; a query that would run differently on DuckDB must not run at all.
+    with pytest.raises(WarehouseError, match="cannot translate query to DuckDB: RESPECT NULLS"):
+        to_duckdb("SELECT ARRAY_AGG(x RESPECT NULLS) FROM t")

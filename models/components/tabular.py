@@ -1,0 +1,34 @@
+"""Tabular encoder: one embedding per categorical column plus an MLP over the numerics."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Standardised numerics beyond this many deviations are clipped so heavy tails cannot blow up a batch.
+NUMERIC_CLIP = 5.0
+
+
+def embedding_dim(cardinality: int, cap: int = 12) -> int:
+    """A small rule of thumb: grow with the vocabulary, never past ``cap``."""
+    return int(min(cap, max(2, round(1.6 * cardinality**0.56))))
+
+
+class TabularEncoder(nn.Module):
+    """Maps (category codes [n, k], numerics [n, j]) to a vector [n, out_dim]."""
+
+    def __init__(self, cardinalities: list[int], n_numeric: int, out_dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_dim(c)) for c in cardinalities)
+        width = sum(e.embedding_dim for e in self.embeddings) + n_numeric
+        self.out_dim = out_dim
+        self.mlp = nn.Sequential(nn.Linear(max(width, 1), out_dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(out_dim, out_dim), nn.GELU()) if width else None
+
+    def forward(self, cats: torch.Tensor, nums: torch.Tensor) -> torch.Tensor:
+        parts = [emb(cats[:, i]) for i, emb in enumerate(self.embeddings)]
+        if nums.shape[1]:
+            parts.append(nums.clamp(-NUMERIC_CLIP, NUMERIC_CLIP))
+        if self.mlp is None:
+            return cats.new_zeros((cats.shape[0], self.out_dim), dtype=torch.float32)
+        return self.mlp(torch.cat(parts, dim=1))

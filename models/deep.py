@@ -1,0 +1,176 @@
+"""The deep response estimator: fit/predict_proba over raw rows, picklable with joblib."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping
+
+from models.data import CustomerBatchSampler, ResponseDataModule, gather
+from models.encoding import DeepFeaturizer, EncodedRows
+from models.preprocessing import TabularPreprocessor
+from models.response import ResponseModule
+
+
+@dataclass
+class DeepConfig:
+    """Size, schedule and modality switches of the deep model (a switched-on modality without data turns off)."""
+
+    max_epochs: int = 12
+    batch_size: int = 2048
+    hidden: int = 64
+    part_dim: int = 32
+    seq_hidden: int = 32
+    context_dim: int = 16
+    head_hidden: int = 128
+    dropout: float = 0.1
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    patience: int = 2
+    seed: int = 7
+    threads: int = 1  # tiny ops: one thread avoids OpenMP spin-waits that cost 10-100× on 2 busy cores
+    sequence: bool = True
+    reviews: bool = True
+    text: bool = True
+    images: bool = True
+    text_cache_dir: str | None = None
+    fast_dev_run: bool = False
+
+
+class _KeepBest(Callback):
+    """Remembers the weights of the epoch with the lowest validation loss (early stopping restores them)."""
+
+    def __init__(self) -> None:
+        self.best = float("inf")
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        loss = trainer.callback_metrics.get("val_loss")
+        if trainer.sanity_checking or loss is None:
+            return
+        if float(loss) < self.best:
+            self.best = float(loss)
+            self.state = copy.deepcopy(module.state_dict())
+
+
+@dataclass
+class DeepResponse:
+    """Customer tower × message tower × context, fused by an MLP head; see ``models/components``."""
+
+    preprocessor: TabularPreprocessor
+    config: DeepConfig = field(default_factory=DeepConfig)
+    name: str = "deep"
+    featurizer: DeepFeaturizer | None = None
+    arch: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    fit_seconds: float = float("nan")
+    module: ResponseModule | None = None
+
+    # ---- training --------------------------------------------------------------------------
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> DeepResponse:
+        cfg = self.config
+        started = time.perf_counter()
+        torch.set_num_threads(cfg.threads)
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        featurizer = DeepFeaturizer(self.preprocessor, text_cache_dir=cfg.text_cache_dir)
+        featurizer.fit(train, {"sequence": cfg.sequence, "reviews": cfg.reviews, "text": cfg.text, "images": cfg.images})
+        self.featurizer = featurizer
+        enc_train = featurizer.encode(train, with_label=True)
+        enc_valid = featurizer.encode(valid, with_label=True) if valid is not None and len(valid) else None
+        self.arch = self._architecture()
+        module = ResponseModule(self.arch, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        module.start_at_rate(float(train["label"].mean()))
+        keep = _KeepBest()
+        callbacks: list[Callback] = [keep]
+        if enc_valid is not None:
+            callbacks.append(EarlyStopping("val_loss", patience=cfg.patience, mode="min"))
+        for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)  # no banner lines in task logs
+        trainer = pl.Trainer(
+            max_epochs=cfg.max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            num_sanity_val_steps=0, callbacks=callbacks, fast_dev_run=cfg.fast_dev_run,
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            trainer.fit(module, datamodule=ResponseDataModule(enc_train, enc_valid, cfg.batch_size, cfg.seed))
+        if keep.state is not None:
+            module.load_state_dict(keep.state)
+        module.eval()
+        self.module = module
+        self.history = list(module.history)
+        self.fit_seconds = time.perf_counter() - started
+        return self
+
+    def _architecture(self) -> dict[str, Any]:
+        cfg, f = self.config, self.featurizer
+        assert f is not None
+        vocab = f.sequence_vocab
+        return {
+            "hidden": cfg.hidden, "part_dim": cfg.part_dim, "seq_hidden": cfg.seq_hidden, "dropout": cfg.dropout,
+            "context_dim": cfg.context_dim, "head_hidden": cfg.head_hidden,
+            "customer_cards": f.cardinalities("customer"), "customer_numeric": f.n_numeric("customer"),
+            "message_cards": f.cardinalities("message"), "message_numeric": f.n_numeric("message"),
+            "context_cards": f.cardinalities("context"), "context_numeric": f.n_numeric("context"),
+            "sequence": (len(vocab.types), len(vocab.categories)) if f.modalities["sequence"] and vocab else None,
+            "reviews": f.modalities["reviews"], "text": f.modalities["text"], "images": f.modalities["images"],
+        }
+
+    # ---- prediction -----------------------------------------------------------------------
+    def input_schema(self) -> dict[str, str]:
+        assert self.featurizer is not None, "fit() first"
+        return self.featurizer.input_schema()
+
+    @property
+    def modalities(self) -> dict[str, bool]:
+        return dict(self.featurizer.modalities) if self.featurizer else {}
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        assert self.module is not None and self.featurizer is not None, "fit() first"
+        if not len(rows):
+            return np.zeros(0, dtype=np.float64)
+        torch.set_num_threads(self.config.threads)
+        encoded = self.featurizer.encode(rows)
+        return self.predict_encoded(encoded)
+
+    def predict_encoded(self, encoded: EncodedRows, batch_size: int = 8192) -> np.ndarray:
+        assert self.module is not None
+        out = np.empty(len(encoded), dtype=np.float64)
+        sampler = CustomerBatchSampler(encoded.rows["cust_idx"], batch_size, shuffle=False)
+        self.module.eval()
+        with torch.inference_mode():
+            for ids in sampler:
+                index = torch.as_tensor(ids)
+                out[index.numpy()] = torch.sigmoid(self.module(gather(encoded, index))).double().numpy()
+        return out
+
+    # ---- pickling -------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # Weights travel as a state dict; the Lightning module (and its trainer) is rebuilt on load.
+        state = {k: v for k, v in self.__dict__.items() if k != "module"}
+        state["state_dict"] = {k: v.detach().clone() for k, v in self.module.state_dict().items()} if self.module else None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        weights = state.pop("state_dict", None)
+        self.__dict__.update(state)
+        self.module = None
+        if weights is not None:
+            self.module = ResponseModule(self.arch, lr=self.config.lr, weight_decay=self.config.weight_decay)
+            self.module.load_state_dict(weights)
+            self.module.eval()
+
+    def params(self) -> dict[str, Any]:
+        """Flat parameters for MLflow: the config plus the modalities that ended up on."""
+        return {**{k: v for k, v in asdict(self.config).items() if v is not None},
+                **{f"modality_{k}": v for k, v in self.modalities.items()}}

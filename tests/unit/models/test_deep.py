@@ -1,0 +1,101 @@
+"""The deep estimator: training, modality switches, determinism, joblib and the MLflow pyfunc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.deep import DeepConfig, DeepResponse
+from models.preprocessing import TabularPreprocessor
+from models.pyfunc import ESTIMATOR_ARTIFACT, HeraldResponsePyfunc, save_estimator, signature_for, to_model_input
+
+
+def fit(train: pd.DataFrame, valid: pd.DataFrame, config: DeepConfig, exclude: tuple[str, ...] = ("gender", "split")) -> DeepResponse:
+    return DeepResponse(TabularPreprocessor.fit(train, exclude=list(exclude)), config).fit(train, valid)
+
+
+def test_trains_and_predicts_probabilities(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+    train, valid, test = splits
+    model = fit(train, valid, fast_config)
+    p = model.predict_proba(test)
+    assert p.shape == (len(test),) and np.all((p > 0) & (p < 1))
+    assert model.history and "val_loss" in model.history[0]
+    schema = model.input_schema()
+    assert {"evt_sequence", "rev_text", "msg_title", "msg_body", "msg_image_uri"} <= set(schema)
+    assert "gender" not in schema
+
+
+@pytest.mark.parametrize("dropped", [["evt_sequence"], ["rev_text"], ["msg_image_uri"], ["msg_title", "msg_body"],
+                                     ["evt_sequence", "rev_text", "msg_image_uri", "msg_title", "msg_body"]])
+def test_missing_modalities_switch_off(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, dropped: list[str]) -> None:
+    train, valid, test = (s.drop(columns=dropped) for s in splits)
+    model = fit(train, valid, fast_config)
+    assert not set(dropped) & set(model.input_schema())
+    assert np.isfinite(model.predict_proba(test)).all()
+
+
+def test_all_null_modality_and_config_switch(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+    train, valid, test = (s.assign(msg_image_uri=None) for s in splits)
+    fast_config.reviews = False
+    model = fit(train, valid, fast_config)
+    assert model.modalities["images"] is False and model.modalities["reviews"] is False
+    assert model.modalities["sequence"] is True
+    assert np.isfinite(model.predict_proba(test)).all()
+
+
+def test_same_seed_same_predictions(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+    train, valid, test = splits
+    first = fit(train, valid, fast_config).predict_proba(test)
+    second = fit(train, valid, fast_config).predict_proba(test)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_prediction_does_not_depend_on_batch_company(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+    train, valid, test = splits
+    model = fit(train, valid, fast_config)
+    whole = model.predict_proba(test)
+    alone = np.concatenate([model.predict_proba(test.iloc[[i]]) for i in range(5)])
+    np.testing.assert_allclose(whole[:5], alone, rtol=1e-5)
+
+
+def test_joblib_round_trip(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path) -> None:
+    train, valid, test = splits
+    model = fit(train, valid, fast_config)
+    model.featurizer.embedder._encoder = object()  # stands in for a loaded SentenceTransformer
+    path = save_estimator(model, tmp_path / "deep.joblib")
+    loaded = joblib.load(path)
+    assert loaded.featurizer.embedder._encoder is None  # never pickled, reloaded lazily
+    np.testing.assert_allclose(loaded.predict_proba(test), model.predict_proba(test), rtol=1e-6)
+
+
+def test_pyfunc_round_trip_from_raw_rows(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path) -> None:
+    train, valid, test = splits
+    model = fit(train, valid, fast_config)
+    schema = model.input_schema()
+    artifact = save_estimator(model, tmp_path / "deep.joblib")
+    raw = to_model_input(test, schema)
+    mlflow.pyfunc.save_model(
+        path=str(tmp_path / "pyfunc"), python_model=HeraldResponsePyfunc(),
+        artifacts={ESTIMATOR_ARTIFACT: str(artifact)}, signature=signature_for(schema),
+    )
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "pyfunc"))
+    served = np.asarray(loaded.predict(raw))
+    assert test["channel"].eq("none").any()  # hold-out rows go through the served model too
+    np.testing.assert_allclose(served, model.predict_proba(test), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_real_minilm_embeddings(tmp_path: Path, real_minilm: None) -> None:
+    from models.components.text import TextEmbedder
+
+    embedder = TextEmbedder(tmp_path)
+    vectors, mask = embedder.embed(["Great shoes | cheap", None, "Great shoes | cheap"])
+    assert vectors.shape == (3, 384) and mask.tolist() == [1.0, 0.0, 1.0]
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    again, _ = TextEmbedder(tmp_path).embed(["Great shoes | cheap"])  # served from the disk cache
+    np.testing.assert_allclose(again[0], vectors[0])
