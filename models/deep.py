@@ -32,9 +32,9 @@ class DeepConfig:
     seq_hidden: int = 32
     context_dim: int = 16
     head_hidden: int = 128
-    dropout: float = 0.1
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
+    dropout: float = 0.2
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
     patience: int = 2
     seed: int = 7
     threads: int = 1  # tiny ops: one thread avoids OpenMP spin-waits that cost 10-100× on 2 busy cores

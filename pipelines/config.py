@@ -54,6 +54,13 @@ class PolicySettings(BaseModel):
     min_uplift: float = 0.002
     exploration: Literal["epsilon_greedy", "none"] = "epsilon_greedy"
     epsilon: float = 0.05
+    # Customer segments: k of k-means over the model's customer representation (pipelines/segments.py).
+    segments: int = 6
+    # Off-policy evaluation (pipelines/ope.py): logged contexts scored per estimate, bootstrap resamples
+    # and the two-sided confidence level of the intervals.
+    ope_max_rows: int = 4000
+    ope_bootstrap: int = 200
+    ope_confidence: float = 0.9
 
 
 class MonitoringSettings(BaseModel):
@@ -65,6 +72,31 @@ class MonitoringSettings(BaseModel):
     fairness_dp_threshold: float = 0.2
     breaches_before_retrain: int = 2
     retrain_cooldown_days: int = 7
+    # Further effect sizes measured beside drift_method, each with its own threshold (Evidently's
+    # defaults). Wasserstein is normed by the reference's std and applies to numeric columns only.
+    drift_extra_methods: dict[str, float] = Field(
+        default_factory=lambda: {"wasserstein": 0.1, "jensenshannon": 0.1}
+    )
+    # A feature counts as drifted when this many of its methods breach: one noisy estimator alone
+    # (PSI on sparse shares, Wasserstein on rare counts) does not raise an alarm.
+    drift_min_votes: int = 2
+    # Columns with fewer non-null values than this on either side are not judged (noise only).
+    drift_min_rows: int = 30
+    # Principal components that summarise the deep model's customer/message embeddings.
+    embedding_components: int = 3
+    # Realised performance: decisions of the last lookback days whose outcomes had time to arrive.
+    attribution_days: int = 7
+    performance_lookback_days: int = 28
+    performance_min_outcomes: int = 50
+    performance_auc_min: float = 0.55
+    performance_ece_max: float = 0.1
+    # Fairness: groups from cfg.protected_attributes plus these customer columns, realised sends of
+    # the last fairness_window_days, groups smaller than fairness_min_group_size left out.
+    fairness_extra_attributes: list[str] = Field(default_factory=lambda: ["region"])
+    fairness_eo_threshold: float = 0.2
+    fairness_calibration_threshold: float = 0.1
+    fairness_min_group_size: int = 30
+    fairness_window_days: int = 14
 
 
 class DeepSettings(BaseModel):
@@ -91,6 +123,10 @@ class AlertSettings(BaseModel):
     email_from: str = "herald@localhost"
     email_to: list[str] = Field(default_factory=list)
     webhook_url: str | None = None
+    # Airflow connections take precedence over the fields above when they exist.
+    smtp_conn_id: str = "smtp_default"
+    webhook_conn_id: str = "herald_webhook"
+    timeout_s: float = 10.0
 
 
 class HeraldConfig(BaseSettings):
@@ -143,6 +179,8 @@ class HeraldConfig(BaseSettings):
     validation_volume_max_ratio: float = 3.0
 
     scoring_shards: int = 4
+    # Customers scored together in one model call: bounds a shard's memory, whatever the shard's size.
+    scoring_batch_customers: int = 250
     promotion_margin: float = 0.0
 
     world: WorldSettings = Field(default_factory=WorldSettings)

@@ -1,4 +1,4 @@
-"""The next-best-message policy: rules first (consent, caps, quiet hours), then the best net uplift."""
+"""The next-best-message policy: rules first (consent, caps, quiet hours, budgets), then the best net uplift."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import pandas as pd
 
 from pipelines.config import HeraldConfig, PolicySettings
 
-EXPLOIT, EXPLORE = "exploit", "explore"
+EXPLOIT, EXPLORE, RULE = "exploit", "explore", "rule"
+# Reasons a customer gets no message; the first four are decided before any score is looked at.
+UNSUBSCRIBED, FREQUENCY_CAP, NO_CONSENT, QUIET_HOURS = "unsubscribed", "frequency_cap", "no_consent", "quiet_hours"
+NO_ACTIVE_MESSAGE, BELOW_THRESHOLD, CAMPAIGN_BUDGET = "no_active_message", "below_threshold", "campaign_budget"
+EXPLORE_HOLDOUT = "explore_holdout"
+ACTION_KEY = ("message_id", "channel", "send_hour")
 
 
 def allowed_channels(customers: pd.DataFrame, cfg: HeraldConfig) -> pd.DataFrame:
@@ -18,27 +23,54 @@ def allowed_channels(customers: pd.DataFrame, cfg: HeraldConfig) -> pd.DataFrame
         if channel in cfg.implied_consent_channels:
             allowed[channel] = True
         elif column in customers:
-            allowed[channel] = customers[column].fillna(False).astype(bool).to_numpy()
+            allowed[channel] = customers[column].astype("boolean").fillna(False).to_numpy(dtype=bool)
         else:
             allowed[channel] = False  # no consent column = no consent recorded
     return allowed
 
 
-def blocking_reason(customers: pd.DataFrame, allowed: pd.DataFrame, settings: PolicySettings) -> pd.Series:
-    """Why a customer gets nothing before any score is looked at (None = may be messaged)."""
+def allowed_send_hours(settings: PolicySettings) -> list[int]:
+    """Configured send hours outside the quiet hours, in order."""
+    quiet = set(settings.quiet_hours)
+    return [h for h in settings.send_hours if h not in quiet]
+
+
+def blocking_reason(
+    customers: pd.DataFrame, allowed: pd.DataFrame, settings: PolicySettings, n_active_messages: int | None = None
+) -> pd.Series:
+    """Why a customer gets nothing before any score is looked at (None = may be messaged).
+
+    Order matters only for the reported reason: the most customer-specific rule wins.
+    """
     reason = pd.Series(None, index=customers.index, dtype="object")
+    open_ = np.ones(len(customers), dtype=bool)
+
+    def block(mask: np.ndarray, why: str) -> None:
+        hit = mask & open_
+        reason[hit] = why
+        open_[hit] = False
+
     if "evt_unsubscribed" in customers:
-        reason[customers["evt_unsubscribed"].astype("boolean").fillna(False).to_numpy(dtype=bool)] = "unsubscribed"
-    recent = customers.get("recent_sends_7d", pd.Series(0, index=customers.index)).fillna(0)
-    reason[(recent >= settings.frequency_cap_7d).to_numpy() & reason.isna().to_numpy()] = "frequency_cap"
-    no_channel = ~allowed.any(axis=1).to_numpy()
-    reason[no_channel & reason.isna().to_numpy()] = "no_consent"
+        block(customers["evt_unsubscribed"].astype("boolean").fillna(False).to_numpy(dtype=bool), UNSUBSCRIBED)
+    recent = pd.to_numeric(customers.get("recent_sends_7d", pd.Series(0, index=customers.index)), errors="coerce")
+    block((recent.fillna(0) >= settings.frequency_cap_7d).to_numpy(), FREQUENCY_CAP)
+    block(~allowed.any(axis=1).to_numpy(), NO_CONSENT)
+    if not allowed_send_hours(settings):
+        block(np.ones(len(customers), dtype=bool), QUIET_HOURS)
+    if n_active_messages == 0:
+        block(np.ones(len(customers), dtype=bool), NO_ACTIVE_MESSAGE)
     return reason
 
 
-def allowed_send_hours(settings: PolicySettings) -> list[int]:
-    hours = [h for h in settings.send_hours if h not in set(settings.quiet_hours)]
-    return hours
+def net_uplift(scored: pd.DataFrame, holdout_p: pd.Series, settings: PolicySettings) -> pd.DataFrame:
+    """Add ``uplift`` (P(action) − P(hold-out)) and ``net`` (uplift − channel cost) to scored candidates."""
+    cost = scored["channel"].map(settings.channel_cost).fillna(0.0).to_numpy(dtype=float)
+    uplift = scored["p_response"].to_numpy(dtype=float) - scored["customer_id"].map(holdout_p).to_numpy(dtype=float)
+    return scored.assign(uplift=uplift, net=uplift - cost)
+
+
+def exploration_rate(settings: PolicySettings) -> float:
+    return float(settings.epsilon) if settings.exploration == "epsilon_greedy" else 0.0
 
 
 def choose_actions(
@@ -47,60 +79,168 @@ def choose_actions(
     """Pick per customer the candidate with the best uplift net of channel cost, or nothing.
 
     ``scored`` holds allowed candidates (customer_id, message_id, channel, send_hour, p_response);
-    ``holdout_p`` is P(response | no message) per customer_id. With epsilon-greedy exploration the
-    logged propensity is (1 − ε)·[greedy] + ε/K over the K allowed actions including "send nothing",
-    so later runs can evaluate any policy off-policy.
+    ``holdout_p`` is P(response | no message) per customer_id. The K actions of a customer are its
+    candidates plus "send nothing". Epsilon-greedy: with probability ε the action is drawn uniformly
+    from the K, so the logged propensity of the chosen action a is (1 − ε)·[a = greedy] + ε/K, which
+    sums to 1 over the K actions. The result also carries ``n_actions`` and the greedy action
+    (``greedy_*``) so a later budget pass can recompute propensities.
     """
-    cost = scored["channel"].map(settings.channel_cost).fillna(0.0)
-    scored = scored.assign(
-        uplift=scored["p_response"].to_numpy() - scored["customer_id"].map(holdout_p).to_numpy(),
-    )
-    scored["net"] = scored["uplift"] - cost.to_numpy()
-    best_idx = scored.groupby("customer_id", sort=False)["net"].idxmax()
-    best = scored.loc[best_idx].set_index("customer_id")
-    n_actions = scored.groupby("customer_id", sort=False).size() + 1  # + send nothing
-    customers = best.index
-    greedy_sends = best["net"] >= settings.min_uplift
-    eps = settings.epsilon if settings.exploration == "epsilon_greedy" else 0.0
+    scored = net_uplift(scored, holdout_p, settings).reset_index(drop=True)
+    codes, customers = pd.factorize(scored["customer_id"], sort=False)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(customers))
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    net = scored["net"].to_numpy(dtype=float)
+    # Best candidate per customer: sort by (customer, −net) and take each group's first row.
+    by_net = np.lexsort((-net, codes))
+    best = by_net[starts]
+    greedy_sends = net[best] >= settings.min_uplift
+    eps = exploration_rate(settings)
+    k = counts + 1  # + send nothing
     explore = rng.random(len(customers)) < eps
-    out = pd.DataFrame({
+    pick = np.floor(rng.random(len(customers)) * k).astype(np.int64)  # uniform over K, drawn for all: stable RNG use
+    hold_p = holdout_p.reindex(customers).to_numpy(dtype=float)
+
+    # Greedy action per customer, as row index into ``scored`` (−1 = send nothing).
+    greedy_row = np.where(greedy_sends, best, -1)
+    explored_row = np.where(pick < counts, order[np.minimum(starts + pick, len(order) - 1)], -1)
+    chosen = np.where(explore, explored_row, greedy_row)
+    out = _action_frame(scored, customers.to_numpy(), chosen, hold_p)
+    out["policy"] = np.where(explore, EXPLORE, EXPLOIT)
+    reason = np.where(chosen >= 0, None, np.where(explore, EXPLORE_HOLDOUT, BELOW_THRESHOLD))
+    out["reason"] = reason.astype(object)
+    out["propensity"] = eps / k + (1.0 - eps) * (chosen == greedy_row)
+    out["n_actions"] = k
+    greedy = _action_frame(scored, customers.to_numpy(), greedy_row, hold_p)
+    for col in ACTION_KEY:
+        out[f"greedy_{col}"] = greedy[col].to_numpy()
+    return out
+
+
+def _action_frame(scored: pd.DataFrame, customers: np.ndarray, rows: np.ndarray, hold_p: np.ndarray) -> pd.DataFrame:
+    """Actions chosen per customer from row indices into ``scored`` (−1 = send nothing)."""
+    sends = rows >= 0
+    take = np.where(sends, rows, 0)
+
+    def col(name: str, empty: object) -> np.ndarray:
+        values = scored[name].to_numpy(dtype=object)[take] if len(scored) else np.full(len(rows), empty, dtype=object)
+        return np.where(sends, values, empty)
+
+    return pd.DataFrame({
         "customer_id": customers,
-        "message_id": np.where(greedy_sends, best["message_id"], None),
-        "channel": np.where(greedy_sends, best["channel"], None),
-        "send_hour": np.where(greedy_sends, best["send_hour"], None),
-        "p_response": np.where(greedy_sends, best["p_response"], holdout_p.reindex(customers).to_numpy()),
-        "uplift": np.where(greedy_sends, best["uplift"], 0.0),
-        "policy": EXPLOIT,
-        "reason": np.where(greedy_sends, None, "below_threshold"),
+        "message_id": col("message_id", None),
+        "channel": col("channel", None),
+        "send_hour": col("send_hour", None),
+        "p_response": np.where(sends, scored["p_response"].to_numpy(dtype=float)[take] if len(scored) else 0.0, hold_p),
+        "uplift": np.where(sends, scored["uplift"].to_numpy(dtype=float)[take] if len(scored) else 0.0, 0.0),
     })
-    k = n_actions.reindex(customers).to_numpy()
-    out["propensity"] = (1 - eps) + eps / k
-    if explore.any():
-        out = _explore(out, scored, holdout_p, explore, k, eps, rng)
-    return out.reset_index(drop=True)
 
 
-def _explore(
-    out: pd.DataFrame, scored: pd.DataFrame, holdout_p: pd.Series, explore: np.ndarray,
-    k: np.ndarray, eps: float, rng: np.random.Generator,
-) -> pd.DataFrame:
-    """Replace the greedy choice of explored customers by a uniform draw over their actions."""
-    groups = scored.groupby("customer_id", sort=False).indices
-    for i in np.flatnonzero(explore):
-        cid = out.at[i, "customer_id"]
-        idx = groups[cid]
-        pick = int(rng.integers(0, len(idx) + 1))
-        greedy_key = (out.at[i, "message_id"], out.at[i, "channel"], out.at[i, "send_hour"])
-        if pick == len(idx):  # send nothing
-            chosen_key = (None, None, None)
-            out.loc[i, ["message_id", "channel", "send_hour", "uplift", "reason"]] = [None, None, None, 0.0, "explore_holdout"]
-            out.at[i, "p_response"] = float(holdout_p[cid])
+def campaign_offers(scored: pd.DataFrame, campaign_of: pd.Series, settings: PolicySettings) -> pd.DataFrame:
+    """Each customer's best candidate per campaign that clears the threshold: what a budget pass allocates from."""
+    frame = scored[scored["net"] >= settings.min_uplift]
+    if frame.empty:
+        return frame.assign(campaign_id=pd.Series(dtype=object))
+    frame = frame.assign(campaign_id=frame["message_id"].map(campaign_of).to_numpy())
+    frame = frame.sort_values(["customer_id", "campaign_id", "net"], ascending=[True, True, False], kind="stable")
+    return frame.drop_duplicates(["customer_id", "campaign_id"]).reset_index(drop=True)
+
+
+def keep_allocatable(offers: pd.DataFrame, budget: int, n_campaigns: int) -> pd.DataFrame:
+    """Drop offers that a greedy budget allocation can never accept, so offers stay bounded by the budget.
+
+    In the greedy pass a campaign's offers, best first, are accepted at most B times and refused
+    because the customer already has a message at most (total budget) times, so only its best
+    (n_campaigns + 1)·B offers can ever be accepted; the union of every shard's best also holds the
+    global best, so truncating per shard is exact.
+    """
+    keep = (max(n_campaigns, 1) + 1) * budget
+    if offers.empty:
+        return offers
+    ranked = offers.sort_values("net", ascending=False, kind="stable")
+    return ranked.groupby("campaign_id", sort=False).head(keep).reset_index(drop=True)
+
+
+def allocate_budget(offers: pd.DataFrame, budget: int, already_used: dict[str, int] | None = None) -> pd.DataFrame:
+    """Give each campaign's at most ``budget`` sends to the highest net uplifts, one message per customer.
+
+    Greedy over all offers of the run in descending net uplift: an offer is accepted when its
+    customer has no message yet and its campaign has budget left (``already_used`` counts sends
+    made outside the allocation, i.e. explored ones). Returns the accepted offers.
+    """
+    if offers.empty:
+        return offers
+    used = dict(already_used or {})
+    ranked = offers.sort_values(["net", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    campaigns = ranked["campaign_id"].to_numpy(dtype=object)
+    customers = ranked["customer_id"].to_numpy(dtype=object)
+    remaining = {c: budget - used.get(c, 0) for c in pd.unique(campaigns)}
+    open_campaigns = sum(1 for v in remaining.values() if v > 0)
+    served: set[object] = set()
+    accepted: list[int] = []
+    for i in range(len(ranked)):
+        if open_campaigns == 0:
+            break
+        camp, cust = campaigns[i], customers[i]
+        if remaining[camp] <= 0 or cust in served:
+            continue
+        accepted.append(i)
+        served.add(cust)
+        remaining[camp] -= 1
+        if remaining[camp] == 0:
+            open_campaigns -= 1
+    return ranked.iloc[accepted].reset_index(drop=True)
+
+
+def apply_allocation(decisions: pd.DataFrame, allocated: pd.DataFrame, settings: PolicySettings) -> pd.DataFrame:
+    """Turn unconstrained decisions into budgeted ones: the allocation becomes each customer's greedy action.
+
+    Rule-blocked rows are untouched. Exploited rows take their allocated offer, or nothing with
+    reason ``campaign_budget`` when their unconstrained choice was a send (``below_threshold`` stays).
+    Explored rows keep their drawn action; their propensity is recomputed against the new greedy
+    action, so logged propensities stay those of the policy that actually ran.
+    """
+    out = decisions.copy()
+    scored = out["policy"].isin([EXPLOIT, EXPLORE]).to_numpy()
+    alloc = allocated.set_index("customer_id") if len(allocated) else pd.DataFrame(
+        columns=["message_id", "channel", "send_hour", "p_response", "uplift", "holdout_p"])
+    has = out["customer_id"].isin(alloc.index).to_numpy() & scored
+    cid = out["customer_id"]
+    new_greedy = {col: cid.map(alloc[col]).where(has, None).to_numpy(dtype=object) for col in ACTION_KEY}
+    eps = exploration_rate(settings)
+    exploit = (out["policy"] == EXPLOIT).to_numpy()
+    was_send = out["message_id"].notna().to_numpy()
+    # Exploited rows: the allocated action or nothing.
+    for col in ACTION_KEY:
+        out[col] = np.where(exploit, new_greedy[col], out[col].to_numpy(dtype=object))
+    p_alloc = cid.map(alloc["p_response"]).to_numpy(dtype=float) if len(alloc) else np.full(len(out), np.nan)
+    u_alloc = cid.map(alloc["uplift"]).to_numpy(dtype=float) if len(alloc) else np.full(len(out), np.nan)
+    hold_p = out["p_response"].to_numpy(dtype=float) - out["uplift"].fillna(0).to_numpy(dtype=float)
+    out["p_response"] = np.where(exploit & has, p_alloc, np.where(exploit & ~has, hold_p, out["p_response"]))
+    out["uplift"] = np.where(exploit & has, u_alloc, np.where(exploit & ~has, 0.0, out["uplift"]))
+    reason = out["reason"].to_numpy(dtype=object).copy()
+    reason[exploit & has] = None
+    reason[exploit & ~has & was_send] = CAMPAIGN_BUDGET
+    out["reason"] = reason
+    # Propensity: (1 − ε)·[chosen = greedy] + ε/K with the budgeted greedy action.
+    k = out["n_actions"].to_numpy(dtype=float)
+    same = np.ones(len(out), dtype=bool)
+    for col in ACTION_KEY:
+        same &= _keys(out[col].to_numpy(dtype=object)) == _keys(new_greedy[col])
+    out["propensity"] = np.where(scored, eps / k + (1.0 - eps) * same, out["propensity"])
+    for col in ACTION_KEY:
+        out[f"greedy_{col}"] = np.where(scored, new_greedy[col], out[f"greedy_{col}"].to_numpy(dtype=object))
+    return out
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    """Comparable action-key values: missing → "", numbers by their integer value (8, 8.0, np.int64(8) alike)."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            out[i] = ""
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            out[i] = str(int(v))
         else:
-            row = scored.iloc[idx[pick]]
-            chosen_key = (row["message_id"], row["channel"], row["send_hour"])
-            out.loc[i, ["message_id", "channel", "send_hour", "p_response", "uplift", "reason"]] = [
-                row["message_id"], row["channel"], row["send_hour"], row["p_response"], row["uplift"], None]
-        out.at[i, "policy"] = EXPLORE
-        # The chosen action may coincide with the greedy one, which it could have been chosen as too.
-        out.at[i, "propensity"] = eps / k[i] + ((1 - eps) if chosen_key == greedy_key else 0.0)
+            out[i] = str(v)
     return out

@@ -14,18 +14,19 @@ from pipelines.train import TrainingSet, load_rows
 from pipelines.evaluate import save_quality_plots
 from pipelines.tracking import connect
 
-# The model the platform is built around is the candidate whenever a run trained it.
+# The model the platform is built around; a baseline serves only while it validates better.
 PREFERRED_CANDIDATE = "deep"
 
 
 def pick_candidate(trained: list[dict[str, Any]]) -> dict[str, Any]:
-    """The deep model if trained, else the model with the best validation AUC (never the test split)."""
-    by_name = {m["name"]: m for m in trained}
-    if PREFERRED_CANDIDATE in by_name:
-        return by_name[PREFERRED_CANDIDATE]
+    """The model with the best validation AUC (never the test split); the deep model wins ties.
+
+    If the deep model does not validate better than the baselines, the best baseline becomes the
+    challenger instead, so a run never leaves the platform without a model to serve.
+    """
     if not trained:
         raise ValueError("no trained model to register")
-    return max(trained, key=lambda m: m["metrics"].get("valid_auc", float("-inf")))
+    return max(trained, key=lambda m: (m["metrics"].get("valid_auc", float("-inf")), m["name"] == PREFERRED_CANDIDATE))
 
 
 def register_candidate(

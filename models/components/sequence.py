@@ -1,8 +1,8 @@
 """Event-sequence encoder: token parsing, vocabularies and a GRU over the newest events.
 
-Choice (measured on 20k customers × 50 events, 2 CPU threads, forward+backward, hidden 32):
-GRU ≈ 1.6 s per epoch vs a 1-layer, 2-head transformer ≈ 2.4 s, with equal validation loss on
-the synthetic world, so the GRU is the cheaper of two equally good encoders.
+Choice: one epoch of forward+backward over 14.8k customers × 50 events (1 thread, width 32)
+took 0.8 s with a GRU vs 3.2 s with a 1-layer, 2-head transformer; the GRU is the cheaper one
+(validation quality of the two was not compared).
 """
 
 from __future__ import annotations
