@@ -16,10 +16,23 @@ START_DATE = datetime(2026, 1, 1)
 
 
 def on_failure(context: dict[str, Any]) -> None:
-    """Tell the on-call channel that a Herald task failed (no-op when no receiver is configured)."""
-    from pipelines.alerts import notify_task_failure
+    """Tell the on-call channel that a Herald task failed, through the e-mail and webhook notifiers.
 
-    notify_task_failure(context)
+    Never raises: an alert that cannot be sent must not mask the task's own failure.
+    """
+    try:
+        from herald_notifiers import deliver
+
+        from pipelines.alerts import failure_alert
+
+        ti = context.get("task_instance") or context.get("ti")
+        alert = failure_alert(getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"),
+                              str(context.get("run_id", getattr(ti, "run_id", "?"))), context.get("exception"))
+        deliver(alert.to_dict(), context)
+    except Exception as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("could not send failure alert: %s", exc)
 
 
 DEFAULT_ARGS: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""Daily scoring: extract → validate → prepare shards → score shards (mapped) → decisions summary."""
+"""Daily scoring: extract → validate → prepare shards → score shards (mapped) → campaign budget → segments → summary."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ Loads the model behind the **champion** alias, scores every allowed candidate (m
 consented channel × send hour, plus sending nothing) for each customer shard in parallel
 (dynamic task mapping), applies the policy (consent, frequency cap, quiet hours, no-spam
 threshold, exploration with logged propensities) and replaces this run's rows in `decisions`.
+With a per-campaign budget the shards hand their offers to **allocate_budget**, which gives each
+campaign's sends to the run's highest net uplifts across all shards and then writes the decisions.
+**segments** clusters customers on the champion's customer representation into `customer_segments`.
 """
 
 
@@ -76,17 +79,33 @@ def herald_scoring() -> None:
 
     @task
     @herald_step
-    def summarize(run: dict[str, str], shard_results: list) -> dict:
+    def allocate_budget(plan: dict, champion: dict, shard_results: list) -> dict:
         from pipelines.flows import scoring
 
-        return scoring.summarize(get_current_context()["run_id"], list(shard_results), run["mlflow_run_id"])
+        return scoring.allocate_budget(get_current_context()["run_id"], plan, champion, list(shard_results))
+
+    @task
+    @herald_step
+    def segments(run: dict[str, str], plan: dict, champion: dict) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.segments(get_current_context()["run_id"], plan, champion, run["mlflow_run_id"])
+
+    @task
+    @herald_step
+    def summarize(run: dict[str, str], shard_results: list, budget: dict, segmented: dict) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.summarize(get_current_context()["run_id"], list(shard_results), run["mlflow_run_id"],
+                                 budget, segmented)
 
     run = start()
     validated = validate(run, extract(run))
     champion = load_champion()
     plan = prepare(run, validated)
     results = score_shard.partial(plan=plan, champion=champion).expand(shard=shards(plan))
-    summarize(run, results)
+    budget = allocate_budget(plan, champion, results)
+    summarize(run, results, budget, segments(run, plan, champion))
 
 
 herald_scoring()

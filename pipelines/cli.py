@@ -127,7 +127,18 @@ def print_summary(cfg: HeraldConfig) -> None:
     if scoring:
         console.print(f"Decisions written: {scoring['decisions']:,} ({scoring['messages_sent']:,} messages, "
                       f"hold-out share {scoring['holdout_share']:.1%}, explored {scoring['explored_share']:.1%}); "
-                      f"per channel {scoring['per_channel']}; reasons {scoring['reasons']}")
+                      f"per channel {scoring['per_channel']}; per hour {scoring['per_hour']}; "
+                      f"reasons {scoring['reasons']}")
+        value, holdout = scoring.get("estimated_policy_value"), scoring.get("estimated_holdout_value")
+        if value is not None and value == value:
+            console.print(f"Estimated policy value (model, scored customers): P(convert) {value:.4f} "
+                          f"vs {holdout:.4f} sending nothing")
+        if scoring.get("campaign_budget"):
+            console.print(f"Campaign budget {scoring['campaign_budget']['budget']:,} per campaign: "
+                          f"allocated {scoring['campaign_budget']['allocated_per_campaign']}")
+        if scoring.get("segments"):
+            sizes = ", ".join(f"{p['segment']}: {p['size']:,}" for p in scoring["segments"]["profiles"])
+            console.print(f"Customer segments (k={scoring['segments']['k']}): {sizes}")
     if monitoring:
         status = "[red]BREACHED[/]" if monitoring["breached"] else "[green]no drift alarm[/]"
         worst = ", ".join(f"{name} {value:.3f}" for name, value in monitoring["worst_features"][:3])

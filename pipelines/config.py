@@ -115,6 +115,35 @@ class DeepSettings(BaseModel):
     seed: int = 7
 
 
+class HillstromSettings(BaseModel):
+    """The Hillstrom e-mail experiment as a real-data proof: where the file is, which outcome, how it is split."""
+
+    # The CSV; default the shared copy beside the checkout (../shared/data/hillstrom/<file>).
+    path: Path = Field(
+        default=REPO_ROOT.parent / "shared" / "data" / "hillstrom"
+        / "Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv"
+    )
+    # The outcome written into sends.converted, i.e. Herald's training target.
+    target: Literal["visit", "conversion"] = "visit"
+    # Imported into its own dataset and run state so it never mixes with the synthetic world.
+    dataset: str = "hillstrom"
+    home_subdir: str = "hillstrom"
+    mlflow_experiment: str = "herald-hillstrom"
+    # The two-week campaign ends this many days before "now", so the 7-day attribution window is closed.
+    campaign_days: int = 14
+    campaign_end_days_ago: int = 8
+    # Random customer split: train / validation (the safe-policy decision) / test (what is reported);
+    # early_stop_share of the training customers only steers early stopping.
+    validation_share: float = 0.25
+    test_share: float = 0.25
+    early_stop_share: float = 0.15
+    seed: int = 7
+    bootstrap: int = 500
+    confidence: float = 0.9
+    # Personalization must beat the best fixed arm by at least this much at its lower bound.
+    spi_margin: float = 0.0
+
+
 class AlertSettings(BaseModel):
     """Where alerts go; nothing is sent while neither receiver is configured."""
 
@@ -188,6 +217,7 @@ class HeraldConfig(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     deep: DeepSettings = Field(default_factory=DeepSettings)
+    hillstrom: HillstromSettings = Field(default_factory=HillstromSettings)
 
     @field_validator("channels")
     @classmethod

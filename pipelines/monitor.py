@@ -10,7 +10,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from pipelines.config import HeraldConfig
+from pipelines.config import HeraldConfig, MonitoringSettings
 from pipelines.registry import RegisteredModel
 from pipelines.tracking import connect
 from pipelines.warehouse import get_warehouse
@@ -19,6 +19,41 @@ from pipelines.warehouse.contract import MONITORING_METRICS
 REFERENCE_ARTIFACTS = "reference"
 # Identifiers, free text and raw dates are not distributions worth comparing.
 NOT_DRIFT_FEATURES = ("customer_id", "rev_text", "evt_sequence", "shard", "updated_at", "signup_date")
+
+
+# Which contract column each customer feature is computed from, so an alert can say where a
+# shift came from (longest prefix wins; profile columns map to themselves).
+FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
+    "events.amount": ("evt_spend",),
+    "events.device": ("evt_device_share_",),
+    "events.product_category": ("evt_cat_share_", "evt_top_category"),
+    "events.event_type": ("evt_n_", "evt_total", "evt_unsubscribed"),
+    "events.event_ts": ("evt_days_since_last", "evt_days_since_purchase", "evt_hour_share_"),
+    "reviews.rating": ("rev_mean_rating",),
+    "reviews.review_id": ("rev_count",),
+    "customers.birth_year": ("age_band",),
+    "customers.signup_date": ("tenure_days",),
+    "decisions.p_response": ("p_response",),
+    "decisions.channel": ("channel",),
+    "decisions.message_id": ("message_id",),
+}
+
+
+def feature_source(feature: str) -> str:
+    """The contract column a feature derives from (``evt_spend`` → ``events.amount``)."""
+    best, length = f"customers.{feature}", 0
+    for source, prefixes in FEATURE_SOURCES.items():
+        for prefix in prefixes:
+            if feature.startswith(prefix) and len(prefix) > length:
+                best, length = source, len(prefix)
+    if feature.startswith("emb_"):
+        return "model.embeddings"
+    return best
+
+
+def features_of(source: str, features: list[str]) -> list[str]:
+    """The features among ``features`` computed from contract column ``source`` (``table.column``)."""
+    return [f for f in features if feature_source(f) == source]
 
 
 @dataclass
@@ -31,9 +66,24 @@ class DriftResult:
     breached: bool
     metrics_written: int
     details: dict[str, float] = field(default_factory=dict)
+    # Every method's value for each drifted column (features and predictions): the alert's evidence.
+    evidence: dict[str, dict[str, float]] = field(default_factory=dict)
+    drifted_predictions: list[str] = field(default_factory=list)
+    prediction_report_path: str | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass
+class EffectSizes:
+    """Per column, each method's value; which columns the vote calls drifted; the Evidently snapshot."""
+
+    values: dict[str, dict[str, float]]
+    drifted: list[str]
+    snapshot: object
 
 
 def log_reference(parent_run_id: str, customer_features_path: str) -> None:
@@ -56,76 +106,160 @@ def drift_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     return [c for c in shared if reference[c].notna().any() and current[c].notna().any()]
 
 
+def methods_for(settings: MonitoringSettings, numeric: bool) -> dict[str, float]:
+    """Effect-size methods and thresholds that apply to a column kind (Wasserstein: numbers only)."""
+    methods = {settings.drift_method: settings.drift_threshold, **settings.drift_extra_methods}
+    return {m: t for m, t in methods.items() if numeric or m != "wasserstein"}
+
+
+def effect_sizes(settings: MonitoringSettings, reference: pd.DataFrame, current: pd.DataFrame) -> EffectSizes:
+    """Every configured effect size of every shared column in one Evidently report, and the vote.
+
+    Statistical tests flag almost everything on large samples and nothing on small ones, so drift
+    is an effect size with a threshold; a column is drifted when ``drift_min_votes`` of its methods
+    (all of them, if fewer apply) exceed their thresholds.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import DriftedColumnsCount, ValueDrift
+
+    columns = list(reference.columns)
+    ref, cur = _comparable(reference), _comparable(current)
+    numeric = {c: ref[c].dtype == "float64" for c in columns}
+    plan = [(c, m, t) for c in columns for m, t in methods_for(settings, numeric[c]).items()]
+    metrics: list = [DriftedColumnsCount(columns=columns, drift_share=settings.drift_share_threshold,
+                                         method=settings.drift_method, threshold=settings.drift_threshold)]
+    metrics += [ValueDrift(column=c, method=m, threshold=t) for c, m, t in plan]
+    # Declare column kinds: Evidently's guess turns high-cardinality strings into "text".
+    definition = DataDefinition(numerical_columns=[c for c in columns if numeric[c]],
+                                categorical_columns=[c for c in columns if not numeric[c]])
+    snapshot = Report(metrics).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+    )
+    values: dict[str, dict[str, float]] = {c: {} for c in columns}
+    for (c, m, _), result in zip(plan, snapshot.dict()["metrics"][1:]):
+        values[c][m] = float(result["value"])
+    drifted = []
+    for c in columns:
+        thresholds = methods_for(settings, numeric[c])
+        votes = sum(values[c][m] > t for m, t in thresholds.items())
+        if votes >= min(settings.drift_min_votes, len(thresholds)):
+            drifted.append(c)
+    return EffectSizes(values, sorted(drifted), snapshot)
+
+
+def embedding_components(reference: np.ndarray, current: np.ndarray, k: int, prefix: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Project both embeddings on the reference's top ``k`` principal components (fitted on reference)."""
+    mean = reference.mean(axis=0)
+    _, _, vt = np.linalg.svd(reference - mean, full_matrices=False)
+    basis = vt[: min(k, vt.shape[0])].T
+    names = [f"{prefix}_pc{i + 1}" for i in range(basis.shape[1])]
+    return (pd.DataFrame((reference - mean) @ basis, columns=names),
+            pd.DataFrame((current - mean) @ basis, columns=names))
+
+
+def prediction_frame(decisions: pd.DataFrame) -> pd.DataFrame:
+    """What the model and policy put out per customer: P(response) and the chosen channel and message."""
+    return pd.DataFrame({
+        "p_response": pd.to_numeric(decisions["p_response"], errors="coerce").astype("float64"),
+        "channel": decisions["channel"].astype("object").where(decisions["message_id"].notna(), "none").fillna("none"),
+        "message_id": decisions["message_id"].astype("object").fillna("none"),
+    }).reset_index(drop=True)
+
+
 def compute_drift(
     cfg: HeraldConfig,
     run_id: str,
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    reference_predictions: pd.Series | None,
-    current_predictions: pd.Series | None,
+    reference_predictions: pd.DataFrame | None,
+    current_predictions: pd.DataFrame | None,
     mlflow_run_id: str | None = None,
+    embeddings: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    notes: list[str] | None = None,
 ) -> DriftResult:
-    """Per-feature drift by an effect-size method, the drifted share, and prediction drift.
+    """Per-feature and prediction drift by effect sizes; HTML reports, MLflow, monitoring_metrics rows.
 
-    Statistical tests flag almost everything on large samples, so the method is an effect size
-    (PSI by default) with the threshold from config.
+    ``embeddings`` are extra (reference, current) columns, e.g. principal components of the deep
+    model's embeddings; ``*_predictions`` are frames from :func:`prediction_frame`.
     """
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import DriftedColumnsCount, ValueDrift
-
     settings = cfg.monitoring
+    notes = list(notes or [])
     columns = drift_columns(reference, current)
-    ref, cur = _comparable(reference[columns]), _comparable(current[columns])
-    metrics = [DriftedColumnsCount(columns=columns, drift_share=settings.drift_share_threshold,
-                                   method=settings.drift_method, threshold=settings.drift_threshold)]
-    metrics += [ValueDrift(column=c, method=settings.drift_method, threshold=settings.drift_threshold) for c in columns]
-    # Declare column kinds: Evidently's guess turns high-cardinality strings into "text".
-    definition = DataDefinition(
-        numerical_columns=[c for c in columns if ref[c].dtype == "float64"],
-        categorical_columns=[c for c in columns if ref[c].dtype != "float64"],
-    )
-    snapshot = Report(metrics).run(
-        current_data=Dataset.from_pandas(cur, data_definition=definition),
-        reference_data=Dataset.from_pandas(ref, data_definition=definition),
-    )
-    values = {c: float(m["value"]) for c, m in zip(columns, snapshot.dict()["metrics"][1:])}
-    prediction_drift = None
-    if reference_predictions is not None and current_predictions is not None and len(current_predictions):
-        pred = Report([ValueDrift(column="p_response", method=settings.drift_method, threshold=settings.drift_threshold)]).run(
-            current_data=pd.DataFrame({"p_response": current_predictions.astype(float).to_numpy()}),
-            reference_data=pd.DataFrame({"p_response": reference_predictions.astype(float).to_numpy()}),
-        )
-        prediction_drift = float(pred.dict()["metrics"][0]["value"])
-    drifted = sorted(c for c, v in values.items() if v > settings.drift_threshold)
-    share = len(drifted) / max(len(values), 1)
+    thin = [c for c in columns if min(reference[c].notna().sum(), current[c].notna().sum()) < settings.drift_min_rows]
+    if thin:
+        notes.append(f"not judged, fewer than {settings.drift_min_rows} values: {', '.join(thin)}")
+    columns = [c for c in columns if c not in thin]
+    ref, cur = reference[columns].reset_index(drop=True), current[columns].reset_index(drop=True)
+    if embeddings is not None:
+        # Embedding components have their own row counts only when the populations differ in size.
+        ref = pd.concat([ref, embeddings[0].reset_index(drop=True)], axis=1)
+        cur = pd.concat([cur, embeddings[1].reset_index(drop=True)], axis=1)
+    inputs = effect_sizes(settings, ref, cur)
     report_dir = cfg.reports_dir / "drift"
     report_dir.mkdir(parents=True, exist_ok=True)
     report_path = report_dir / f"{_safe(run_id)}.html"
-    snapshot.save_html(str(report_path))
-    now = pd.Timestamp(datetime.now(timezone.utc))
-    rows = [
-        {"kind": "data_drift", "subject": c, "metric": settings.drift_method, "value": v,
-         "threshold": settings.drift_threshold, "breached": v > settings.drift_threshold}
-        for c, v in values.items()
-    ]
+    inputs.snapshot.save_html(str(report_path))
+
+    outputs: EffectSizes | None = None
+    prediction_report = None
+    if reference_predictions is not None and current_predictions is not None and len(current_predictions) \
+            and len(reference_predictions):
+        outputs = effect_sizes(settings, reference_predictions, current_predictions)
+        prediction_report = report_dir / f"{_safe(run_id)}_predictions.html"
+        outputs.snapshot.save_html(str(prediction_report))
+    else:
+        notes.append("no prediction drift: the champion has no scoring run to compare yet")
+
+    primary = settings.drift_method
+    features = list(inputs.values)
+    share = len(inputs.drifted) / max(len(features), 1)
+    rows = _metric_rows("data_drift", inputs, settings)
     rows.append({"kind": "data_drift", "subject": "all_features", "metric": "drifted_share", "value": share,
                  "threshold": settings.drift_share_threshold, "breached": share > settings.drift_share_threshold})
-    if prediction_drift is not None:
-        rows.append({"kind": "prediction_drift", "subject": "p_response", "metric": settings.drift_method,
-                     "value": prediction_drift, "threshold": settings.drift_threshold,
-                     "breached": prediction_drift > settings.drift_threshold})
-    table = pd.DataFrame(rows).assign(run_id=run_id, computed_at=now)[MONITORING_METRICS.column_names]
+    if outputs is not None:
+        rows += _metric_rows("prediction_drift", outputs, settings)
+    table = pd.DataFrame(rows).assign(run_id=run_id, computed_at=pd.Timestamp(datetime.now(timezone.utc)))
+    table = table[MONITORING_METRICS.column_names]
     with get_warehouse(cfg) as warehouse:
-        written = warehouse.write("monitoring_metrics", table, mode="replace_run", run_filter={"run_id": run_id})
-    breached = bool(table["breached"].any() and (share > settings.drift_share_threshold
-                                                 or (prediction_drift or 0.0) > settings.drift_threshold))
+        written = 0
+        for kind in ("data_drift", "prediction_drift"):
+            # Each kind replaces only its own rows of this run: performance and fairness write beside it.
+            part = table[table["kind"] == kind]
+            written += warehouse.write("monitoring_metrics", part, mode="replace_run",
+                                       run_filter={"run_id": run_id, "kind": kind})
+    drifted_predictions = outputs.drifted if outputs is not None else []
+    prediction_drift = outputs.values["p_response"].get(primary) if outputs is not None else None
+    breached = bool(inputs.drifted or drifted_predictions or share > settings.drift_share_threshold)
     if mlflow_run_id:
         connect(cfg)
         with mlflow.start_run(run_id=mlflow_run_id):
             mlflow.log_artifact(str(report_path), "drift")
-            mlflow.log_metrics({"drifted_share": share, **({"prediction_drift": prediction_drift} if prediction_drift is not None else {})})
-    worst = sorted(values.items(), key=lambda kv: -kv[1])[:5]
-    return DriftResult(str(report_path), share, drifted, worst, prediction_drift, breached, written, values)
+            if prediction_report is not None:
+                mlflow.log_artifact(str(prediction_report), "drift")
+            mlflow.log_metrics({"drifted_share": share, "drifted_features": float(len(inputs.drifted)),
+                                **({"prediction_drift": prediction_drift} if prediction_drift is not None else {})})
+    details = {c: v[primary] for c, v in inputs.values.items()}
+    worst = sorted(details.items(), key=lambda kv: -kv[1])[:5]
+    evidence = {c: inputs.values[c] for c in inputs.drifted}
+    if outputs is not None:
+        evidence |= {f"prediction:{c}": outputs.values[c] for c in outputs.drifted}
+    sources = {c: feature_source(c) for c in [*inputs.drifted, *drifted_predictions]}
+    return DriftResult(str(report_path), share, inputs.drifted, worst, prediction_drift, breached, written, details,
+                       evidence, drifted_predictions, str(prediction_report) if prediction_report else None, sources,
+                       notes)
+
+
+def _metric_rows(kind: str, sizes: EffectSizes, settings: MonitoringSettings) -> list[dict[str, object]]:
+    """One row per column and method; a row is breached only when its column lost the vote too."""
+    thresholds = methods_for(settings, numeric=True)
+    rows = []
+    for column, values in sizes.values.items():
+        for method, value in values.items():
+            threshold = thresholds[method]
+            rows.append({"kind": kind, "subject": column, "metric": method, "value": value, "threshold": threshold,
+                         "breached": bool(column in sizes.drifted and value > threshold)})
+    return rows
 
 
 def _comparable(frame: pd.DataFrame) -> pd.DataFrame:

@@ -129,20 +129,26 @@ def train_baselines(cfg: HeraldConfig, run_id: str, training: TrainingSet, paren
     return trained
 
 
-def train_deep(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> TrainedModel:
-    """Fit the deep response model on the same split as the baselines, as the MLflow child run "deep"."""
-    from models.deep import DeepConfig, DeepResponse  # torch is heavy; only this task needs it
+def deep_config(cfg: HeraldConfig):  # noqa: ANN201 - models.deep is imported lazily (torch)
+    """The deep model's settings from Herald's config; the text cache lives under HERALD_HOME."""
+    from models.deep import DeepConfig
 
-    rows = pd.read_parquet(training.rows_path)
-    train, valid, test = (rows[rows["split"] == s] for s in ("train", "valid", "test"))
-    preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
     d = cfg.deep
-    config = DeepConfig(
+    return DeepConfig(
         max_epochs=d.max_epochs, batch_size=d.batch_size, hidden=d.hidden, head_hidden=d.head_hidden,
         seq_hidden=d.seq_hidden, sequence=d.sequence, reviews=d.reviews, text=d.text, images=d.images, seed=d.seed,
         text_cache_dir=str(cfg.home / "cache" / "text"),
     )
-    estimator = DeepResponse(preprocessor, config)
+
+
+def train_deep(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> TrainedModel:
+    """Fit the deep response model on the same split as the baselines, as the MLflow child run "deep"."""
+    from models.deep import DeepResponse  # torch is heavy; only this task needs it
+
+    rows = pd.read_parquet(training.rows_path)
+    train, valid, test = (rows[rows["split"] == s] for s in ("train", "valid", "test"))
+    preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
+    estimator = DeepResponse(preprocessor, deep_config(cfg))
     out_dir = cfg.run_dir(run_id) / "models"
     connect(cfg)
     with mlflow.start_run(run_id=parent_run_id):

@@ -1,4 +1,4 @@
-"""Tasks of ``herald_monitoring``: extract → validate → drift of inputs and predictions → summary."""
+"""Tasks of ``herald_monitoring``: extract → validate → drift, performance, fairness → alert → retrain? → summary."""
 
 from __future__ import annotations
 
@@ -35,12 +35,55 @@ def drift(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id:
                                   datetime.fromisoformat(as_of), mlflow_run_id).to_dict()
 
 
-def finish(dag_run_id: str, mlflow_run_id: str, drift_result: dict[str, Any]) -> dict[str, Any]:
+def performance(dag_run_id: str, as_of: str) -> dict[str, Any]:
+    from pipelines.performance import realised_performance
+
+    return realised_performance(load_config(), dag_run_id, datetime.fromisoformat(as_of)).to_dict()
+
+
+def fairness(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:
+    from pipelines.fairness import fairness_check
+
+    return fairness_check(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of),
+                          mlflow_run_id).to_dict()
+
+
+def alert(dag_run_id: str, drift_result: dict[str, Any], performance_result: dict[str, Any],
+          fairness_result: dict[str, Any]) -> dict[str, str] | None:
+    """The alert to send (subject, body), or None when no threshold broke."""
+    from pipelines.alerts import monitoring_alert
+
+    message = monitoring_alert(dag_run_id, drift_result, performance_result, fairness_result)
+    return message.to_dict() if message else None
+
+
+def send_without_airflow(message: dict[str, str] | None) -> list[str]:
+    """Deliver through AlertSettings directly (CLI and probes that run the flow outside Airflow)."""
+    from pipelines.alerts import Alert, send_alert
+
+    return send_alert(load_config(), Alert(**message)) if message else []
+
+
+def should_retrain(dag_run_id: str) -> dict[str, Any]:
+    from pipelines.retrain import decide_retrain
+
+    return decide_retrain(load_config(), dag_run_id).to_dict()
+
+
+def finish(dag_run_id: str, mlflow_run_id: str, drift_result: dict[str, Any], performance_result: dict[str, Any],
+           fairness_result: dict[str, Any], alerted: list[str]) -> dict[str, Any]:
     from pipelines.report import write_run_summary
     from pipelines.tracking import finish_dag_run
 
     cfg = load_config()
-    summary = {"dag_run_id": dag_run_id, **{k: v for k, v in drift_result.items() if k != "details"}}
+    summary = {
+        "dag_run_id": dag_run_id,
+        **{k: v for k, v in drift_result.items() if k != "details"},
+        "performance": performance_result,
+        "fairness": fairness_result,
+        "alerts_sent": alerted,
+    }
     write_run_summary(cfg, DAG_ID, summary)
     finish_dag_run(cfg, mlflow_run_id)
-    return {"breached": drift_result["breached"]}
+    breached = bool(drift_result["breached"] or performance_result["breached"] or fairness_result["breached"])
+    return {"breached": breached, "alerts_sent": alerted}

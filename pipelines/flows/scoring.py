@@ -1,4 +1,4 @@
-"""Tasks of ``herald_scoring``: extract → validate → prepare shards → score each shard → summarize."""
+"""Tasks of ``herald_scoring``: extract → validate → prepare shards → score shards → budget → segments → summarize."""
 
 from __future__ import annotations
 
@@ -49,7 +49,28 @@ def score_shard(dag_run_id: str, shard: int, plan: dict[str, Any], champion: dic
     return run_shard(load_config(), dag_run_id, shard, ScoringPlan(**plan), RegisteredModel(**champion))
 
 
-def summarize(dag_run_id: str, shard_results: list[dict[str, int]], mlflow_run_id: str) -> dict[str, Any]:
+def allocate_budget(dag_run_id: str, plan: dict[str, Any], champion: dict[str, str],
+                    shard_results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The per-campaign budget across all shards (a no-op without a budget); runs after every shard."""
+    from pipelines.registry import RegisteredModel
+    from pipelines.score import ScoringPlan, allocate_campaign_budget
+
+    del shard_results  # only orders this task after the shards
+    return allocate_campaign_budget(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion))
+
+
+def segments(dag_run_id: str, plan: dict[str, Any], champion: dict[str, str], mlflow_run_id: str) -> dict[str, Any]:
+    """k-means customer segments over the champion's customer representation, into customer_segments."""
+    from pipelines.registry import RegisteredModel
+    from pipelines.score import ScoringPlan
+    from pipelines.segments import segment_customers
+
+    return segment_customers(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion),
+                             mlflow_run_id=mlflow_run_id)
+
+
+def summarize(dag_run_id: str, shard_results: list[dict[str, int]], mlflow_run_id: str,
+              budget: dict[str, Any] | None = None, segmented: dict[str, Any] | None = None) -> dict[str, Any]:
     import mlflow
 
     from pipelines.report import write_run_summary
@@ -59,11 +80,18 @@ def summarize(dag_run_id: str, shard_results: list[dict[str, int]], mlflow_run_i
     cfg = load_config()
     summary = decision_summary(cfg, dag_run_id)
     summary["candidates_scored"] = sum(int(r["candidates_scored"]) for r in shard_results)
+    if budget and budget.get("applied"):
+        summary["campaign_budget"] = budget
+    if segmented:
+        summary["segments"] = segmented
     connect(cfg)
     with mlflow.start_run(run_id=mlflow_run_id):
         mlflow.log_dict(summary, "decision_summary.json")
+        values = {k: summary[k] for k in ("estimated_policy_value", "estimated_holdout_value")
+                  if summary[k] == summary[k]}  # NaN when nobody was scored
         mlflow.log_metrics({"decisions": summary["decisions"], "messages_sent": summary["messages_sent"],
-                            "holdout_share": summary["holdout_share"], "explored_share": summary["explored_share"]})
+                            "holdout_share": summary["holdout_share"], "explored_share": summary["explored_share"],
+                            **values})
     write_run_summary(cfg, DAG_ID, {"dag_run_id": dag_run_id, **summary})
     finish_dag_run(cfg, mlflow_run_id)
     return summary
