@@ -210,7 +210,10 @@ class HeraldConfig(BaseSettings):
     scoring_shards: int = 4
     # Customers scored together in one model call: bounds a shard's memory, whatever the shard's size.
     scoring_batch_customers: int = 250
+    # Champion/challenger gate: AUC margin over champion and baselines, calibration and fairness bounds.
     promotion_margin: float = 0.0
+    promotion_max_ece: float = 0.05
+    promotion_max_group_auc_gap: float = 0.15
 
     world: WorldSettings = Field(default_factory=WorldSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)

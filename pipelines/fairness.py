@@ -58,8 +58,8 @@ def treatment_frame(actions: pd.DataFrame, groups: pd.DataFrame, messages: pd.Da
 def fairness_rows(frame: pd.DataFrame, attributes: list[str], source: str, cfg: HeraldConfig) -> list[dict[str, object]]:
     """Selection rates per group and their gaps (demographic parity, equalized odds, calibration).
 
-    Groups smaller than ``fairness_min_group_size`` are left out of the gaps: on a few dozen rows a
-    rate moves by 0.1 on chance alone. Equalized odds needs that many positives and negatives too.
+    Groups of fewer than ``fairness_min_group_size`` customers are left out of the gaps: on a few
+    dozen customers a rate moves by 0.1 on chance alone. Equalized odds needs that many positives and negatives too.
     """
     from fairlearn.metrics import (
         MetricFrame,
@@ -71,7 +71,8 @@ def fairness_rows(frame: pd.DataFrame, attributes: list[str], source: str, cfg: 
     s = cfg.monitoring
     rows: list[dict[str, object]] = []
     for attr in [a for a in attributes if a in frame]:
-        sizes = frame[attr].value_counts()
+        # Group size in customers, not rows: one customer's many sends are not independent evidence.
+        sizes = frame.groupby(attr)["customer_id"].nunique()
         big = frame[frame[attr].isin(sizes[sizes >= s.fairness_min_group_size].index)]
         if big[attr].nunique() < 2:
             continue

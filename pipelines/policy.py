@@ -42,7 +42,7 @@ def blocking_reason(
 
     Order matters only for the reported reason: the most customer-specific rule wins.
     """
-    reason = pd.Series(None, index=customers.index, dtype="object")
+    reason = np.full(len(customers), None, dtype=object)
     open_ = np.ones(len(customers), dtype=bool)
 
     def block(mask: np.ndarray, why: str) -> None:
@@ -59,7 +59,7 @@ def blocking_reason(
         block(np.ones(len(customers), dtype=bool), QUIET_HOURS)
     if n_active_messages == 0:
         block(np.ones(len(customers), dtype=bool), NO_ACTIVE_MESSAGE)
-    return reason
+    return pd.Series(reason, index=customers.index, dtype="object")
 
 
 def net_uplift(scored: pd.DataFrame, holdout_p: pd.Series, settings: PolicySettings) -> pd.DataFrame:

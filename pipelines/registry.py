@@ -96,7 +96,7 @@ def gate_challenger(
     challenger: RegisteredModel,
     test_rows: pd.DataFrame,
     baseline_aucs: dict[str, float],
-    max_ece: float = 0.05,
+    group_auc_gap: float = 0.0,
 ) -> GateDecision:
     """Promote the challenger only if it beats the champion and every other baseline on the test split.
 
@@ -122,11 +122,15 @@ def gate_challenger(
         if name != challenger.estimator and not metrics["auc"] >= auc + margin:
             decision.promoted = False
             decision.reasons.append(f"AUC {metrics['auc']:.4f} < baseline {name} {auc:.4f} + margin {margin}")
-    if metrics["ece"] > max_ece:
+    if metrics["ece"] > cfg.promotion_max_ece:
         decision.promoted = False
-        decision.reasons.append(f"calibration error {metrics['ece']:.4f} > bound {max_ece}")
+        decision.reasons.append(f"calibration error {metrics['ece']:.4f} > bound {cfg.promotion_max_ece}")
+    if group_auc_gap > cfg.promotion_max_group_auc_gap:
+        decision.promoted = False
+        decision.reasons.append(
+            f"AUC gap between protected groups {group_auc_gap:.4f} > bound {cfg.promotion_max_group_auc_gap}")
     if decision.promoted:
-        decision.reasons.append("beats champion and baselines; calibration within bound")
+        decision.reasons.append("beats champion and baselines; calibration and group AUC gap within bounds")
         client.set_registered_model_alias(cfg.model_name, CHAMPION, challenger.version)
     client.set_model_version_tag(cfg.model_name, challenger.version, "gate.promoted", str(decision.promoted))
     client.set_model_version_tag(cfg.model_name, challenger.version, "gate.reasons", "; ".join(decision.reasons))

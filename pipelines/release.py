@@ -10,9 +10,10 @@ from models.pyfunc import load_estimator
 from pipelines.config import HeraldConfig
 from pipelines.monitor import log_reference
 from pipelines.registry import GateDecision, RegisteredModel, gate_challenger, register_challenger
-from pipelines.train import TrainingSet, load_rows
+from pipelines.review import Review, model_card, review_model, save_group_plot, write_card
 from pipelines.evaluate import save_quality_plots
 from pipelines.tracking import connect
+from pipelines.train import TrainingSet, load_rows
 
 # The model the platform is built around; a baseline serves only while it validates better.
 PREFERRED_CANDIDATE = "deep"
@@ -64,9 +65,42 @@ def gate_candidate(
     Without a deep model the challenger already is the best baseline on validation, and re-ranking
     baselines on the test split would just pick by test noise.
     """
-    test = load_rows(TrainingSet(**training).rows_path, "test")
+    ts = TrainingSet(**training)
+    test = load_rows(ts.rows_path, "test")
     challenger = RegisteredModel(**registered)
     baselines = {m["name"]: m["metrics"]["test_auc"] for m in trained if m["name"] != PREFERRED_CANDIDATE}
     if challenger.estimator != PREFERRED_CANDIDATE:
         baselines = {}
-    return gate_challenger(cfg, run_id, challenger, test, baselines)
+    candidate = next(m for m in trained if m["name"] == challenger.estimator)
+    estimator = load_estimator(candidate["estimator_path"])
+    review = review_model(estimator, test, cfg.protected_attributes)
+    decision = gate_challenger(cfg, run_id, challenger, test, baselines, review.max_group_auc_gap)
+    publish_review(cfg, run_id, challenger, estimator, ts, trained, review, decision)
+    return decision
+
+
+def publish_review(
+    cfg: HeraldConfig, run_id: str, challenger: RegisteredModel, estimator: Any, ts: TrainingSet,
+    trained: list[dict[str, Any]], review: Review, decision: GateDecision,
+) -> None:
+    """Log the model card and review plots with the version's run and set the card as its description."""
+    client = connect(cfg)
+    version = client.get_model_version(challenger.name, challenger.version)
+    card = model_card(
+        name=challenger.name, version=challenger.version, estimator=challenger.estimator,
+        window={"feature_cutoff": ts.feature_cutoff, "as_of": f"the run date of {run_id}"},
+        schema=estimator.input_schema(), excluded=list(cfg.protected_attributes),
+        metrics={m["name"]: m["metrics"] for m in trained},
+        champion={"version": decision.champion_version, "auc": decision.champion_auc} if decision.champion_version else None,
+        review=review, validation=version.tags.get("data_validation", "unknown"),
+    )
+    out = cfg.run_dir(run_id) / "review"
+    card_path = write_card(card, out)
+    plot = save_group_plot(review, out)
+    with mlflow.start_run(run_id=version.run_id):
+        mlflow.log_artifact(str(card_path))
+        mlflow.log_artifact(str(plot), "plots")
+        mlflow.log_dict(review.to_dict(), "review/review.json")
+        mlflow.log_metrics({f"ablation_auc.{k}": v for k, v in review.ablation_auc.items()})
+        mlflow.log_metric("max_group_auc_gap", review.max_group_auc_gap)
+    client.update_model_version(challenger.name, challenger.version, description=card)

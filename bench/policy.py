@@ -1,0 +1,161 @@
+"""Policy value on the synthetic world (normalised against random and oracle) and off-policy estimates vs the truth."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import HeraldConfig
+
+POLICY_RUN = "bench-policy"
+
+
+def ensure_champion(cfg: HeraldConfig, run_id: str = "bench-train") -> dict[str, Any]:
+    """Build the world and train + promote a champion through the training flow, unless they exist.
+
+    Returns the champion (as a dict) and the path of the training rows it was tested on. The
+    flows read their config from the environment, so ``cfg`` must be the environment's config.
+    """
+    from pipelines.cli import build_world
+    from pipelines.flows import training
+    from pipelines.registry import current_champion
+
+    if not cfg.duckdb_path.exists() or not (cfg.home / "world" / "params.parquet").exists():
+        build_world(cfg)
+    champion = current_champion(cfg)
+    if champion is None:
+        as_of = datetime.now(timezone.utc).isoformat()
+        mlflow_run = training.start(run_id, as_of)
+        extracted = training.extract(run_id, as_of)
+        validated = training.validate(run_id, extracted, mlflow_run)
+        training_set = training.build_features(run_id, validated, extracted)
+        trained = training.train_baselines(run_id, training_set, mlflow_run)
+        trained += training.train_deep(run_id, training_set, mlflow_run)
+        registered = training.register(run_id, training_set, trained, mlflow_run, validated)
+        decision = training.gate(run_id, training_set, registered, trained)
+        training.finish(run_id, mlflow_run, extracted, validated, trained, registered, decision)
+        champion = current_champion(cfg)
+        if champion is None:
+            raise RuntimeError(f"training did not promote a champion: {decision['reasons']}")
+    return {"champion": champion, "rows_path": str(latest_training_rows(cfg))}
+
+
+def latest_training_rows(cfg: HeraldConfig) -> Path:
+    paths = sorted(cfg.runs_dir.glob("*/features/training_rows.parquet"), key=lambda p: p.stat().st_mtime)
+    if not paths:
+        raise FileNotFoundError(f"no training rows under {cfg.runs_dir}")
+    return paths[-1]
+
+
+def prepare_plan(cfg: HeraldConfig, run_id: str) -> Any:
+    """Extract and prepare a scoring run as of now (no validation: the benchmark measures scoring)."""
+    from pipelines.extract import extract_tables
+    from pipelines.score import prepare_scoring
+
+    now = datetime.now(timezone.utc)
+    extracted = extract_tables(cfg, run_id, "scoring", now)
+    return prepare_scoring(cfg, run_id, extracted.paths, now)
+
+
+def _true_p(oracle: Any, frame: pd.DataFrame) -> np.ndarray:
+    channels = frame["channel"].where(frame["message_id"].notna(), oracle.channels[0])  # ignored for hold-outs
+    return oracle.p_convert(frame["customer_id"], frame["message_id"], channels, frame["send_hour"],
+                            frame["recent_sends_7d"])
+
+
+def policy_values(cfg: HeraldConfig, plan: Any, scorer: Any, oracle: Any) -> dict[str, float]:
+    """True values of greedy, ε-greedy, random and oracle policies over the customers the rules leave open.
+
+    Customers blocked by rules get nothing under every policy, so they would add the same term to
+    each value and are left out. ε-greedy is valued by its exact expectation, not one random draw.
+    """
+    from pipelines import features
+    from pipelines.policy import allowed_channels, blocking_reason, exploration_rate
+    from pipelines.score import SCORING_ONLY_COLUMNS, candidate_rows, holdout_rows, iter_shard
+
+    as_of = datetime.fromisoformat(plan.as_of)
+    messages = pd.read_parquet(plan.messages_path)
+    eps = exploration_rate(cfg.policy)
+    sums = {"greedy": 0.0, "explore": 0.0, "random": 0.0, "oracle": 0.0, "holdout": 0.0}
+    n = 0
+    for shard in plan.shards:
+        for batch in iter_shard(plan, shard):
+            open_ = batch[blocking_reason(batch, allowed_channels(batch, cfg), cfg.policy, len(messages)).isna().to_numpy()]
+            if open_.empty:
+                continue
+            grid = pd.concat([holdout_rows(open_, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True)
+            grid["recent_sends_7d"] = grid["customer_id"].map(open_.set_index("customer_id")["recent_sends_7d"]).to_numpy()
+            profiles = open_.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_])
+            grid["q"] = scorer(features.model_rows(grid, profiles, messages))
+            grid["truth"] = _true_p(oracle, grid)
+            hold = grid["message_id"].isna().to_numpy()
+            cost = grid["channel"].map(cfg.policy.channel_cost).fillna(0.0).to_numpy()
+            by = grid["customer_id"]
+            q_hold = by.map(pd.Series(grid["q"].to_numpy()[hold], index=by[hold])).to_numpy()
+            t_hold = by.map(pd.Series(grid["truth"].to_numpy()[hold], index=by[hold])).to_numpy()
+            model_net = np.where(hold, -np.inf, grid["q"].to_numpy() - q_hold - cost)
+            true_net = np.where(hold, 0.0, grid["truth"].to_numpy() - t_hold - cost)
+            greedy_idx = pd.Series(model_net).groupby(by.to_numpy()).idxmax()
+            greedy_net = model_net[greedy_idx.to_numpy()]
+            hold_idx = pd.Series(np.flatnonzero(hold), index=by[hold].to_numpy()).reindex(greedy_idx.index).to_numpy()
+            chosen = np.where(greedy_net >= cfg.policy.min_uplift, greedy_idx.to_numpy(), hold_idx)
+            oracle_idx = pd.Series(true_net).groupby(by.to_numpy()).idxmax().reindex(greedy_idx.index).to_numpy()
+            truth = grid["truth"].to_numpy()
+            mean_truth = pd.Series(truth).groupby(by.to_numpy()).mean().reindex(greedy_idx.index).to_numpy()
+            sums["greedy"] += truth[chosen].sum()
+            sums["explore"] += ((1 - eps) * truth[chosen] + eps * mean_truth).sum()
+            sums["random"] += mean_truth.sum()
+            sums["oracle"] += truth[oracle_idx].sum()
+            sums["holdout"] += truth[hold_idx].sum()
+            n += len(greedy_idx)
+    return {k: v / n for k, v in sums.items()} | {"customers": n}
+
+
+def normalised(value: float, random: float, oracle: float) -> float:
+    return float((value - random) / (oracle - random)) if oracle != random else float("nan")
+
+
+def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: Any) -> dict[str, Any]:
+    """OPE of the deployed ε-greedy policy on the champion's test split, next to its true value."""
+    from pipelines.ope import evaluate, on_policy_value, replay_target_policy
+    from pipelines.train import load_rows
+
+    test = load_rows(rows_path, "test")
+    replay = replay_target_policy(test, scorer, cfg.policy, max_rows=cfg.policy.ope_max_rows, seed=0)
+    c = replay.candidates
+    true_value = float((_true_p(oracle, c) * c["target_prob"]).groupby(c["context"]).sum().mean())
+    estimates = evaluate(replay.bandit, cfg.policy.ope_bootstrap, cfg.policy.ope_confidence, seed=0)
+    out: dict[str, Any] = {name: {**r, "true_value": true_value} for name, r in estimates.items()}
+    out["logging"] = on_policy_value(replay.bandit.reward, cfg.policy.ope_bootstrap, cfg.policy.ope_confidence)
+    out["n_rows"] = int(len(replay.bandit.reward))
+    out["effective_sample_size"] = replay.bandit.effective_sample_size()
+    return out
+
+
+def run(cfg: HeraldConfig) -> dict[str, Any]:
+    from pipelines.score import load_scorer
+    from pipelines.synthetic import load_oracle
+
+    prepared = ensure_champion(cfg)
+    champion = prepared["champion"]
+    scorer = load_scorer(cfg, champion)
+    oracle = load_oracle(cfg.home / "world")
+    plan = prepare_plan(cfg, POLICY_RUN)
+    values = policy_values(cfg, plan, scorer, oracle)
+    return {
+        "norm_policy_value": {
+            "greedy": normalised(values["greedy"], values["random"], values["oracle"]),
+            "explore": normalised(values["explore"], values["random"], values["oracle"]),
+        },
+        "values": values,
+        "ope": ope_against_truth(cfg, prepared["rows_path"], scorer, oracle),
+        "model": {"name": champion.name, "version": champion.version, "estimator": champion.estimator},
+        "note": ("V = mean true P(convert) of the chosen action over customers the rules leave open, as of now; "
+                 "random = uniform over allowed actions incl. sending nothing; oracle = best allowed action by true "
+                 "uplift net of channel cost; explore = exact expectation of the ε-greedy policy. OPE on the "
+                 "champion's test split (logged sends with logging propensities), true value from the oracle."),
+    }

@@ -1,0 +1,64 @@
+"""Feature drift: no alarm on an unchanged world over several runs; the injected drift, and only it, is named."""
+
+from __future__ import annotations
+
+from pipelines.alerts import Alert, monitoring_alert, send_alert
+from pipelines.monitor import compute_drift, drift_columns, features_of, prediction_frame
+from pipelines.synthetic import DRIFTED_FEATURES
+
+from .conftest import T, days, features_at, world
+
+NOTHING: dict = {"breached": False}
+
+
+def test_no_false_alarm_over_several_runs_without_drift(cfg) -> None:
+    # The champion trained a week ago; the world kept living (windows slide, new signups) without drift.
+    reference = features_at(world(), T - days(7))
+    for k in (1, 3, 5, 7):
+        result = compute_drift(cfg, f"nodrift-{k}", reference, features_at(world(), T - days(7 - k)), None, None)
+        assert not result.breached, (k, result.evidence)
+        assert result.drifted_features == []
+        assert monitoring_alert(f"nodrift-{k}", result.to_dict(), NOTHING, NOTHING) is None
+
+
+def test_injected_drift_names_only_the_drifted_features_and_alerts_once(cfg, smtp_inbox, webhook_inbox) -> None:
+    reference = features_at(world(), T)
+    current = features_at(world(drift=1.0), T)
+    result = compute_drift(cfg, "drift-1", reference, current, None, None)
+    columns = drift_columns(reference, current)
+    expected = {f for table, cols in DRIFTED_FEATURES.items() for col in cols for f in features_of(f"{table}.{col}", columns)}
+    assert result.breached
+    assert result.drifted_features and set(result.drifted_features) <= expected, result.drifted_features
+    assert result.sources["evt_cat_share_electronics"] == "events.product_category"
+
+    cfg.alerts.smtp_host, cfg.alerts.smtp_port, cfg.alerts.email_to = "127.0.0.1", smtp_inbox.port, ["oncall@example.com"]
+    cfg.alerts.webhook_url = f"http://127.0.0.1:{webhook_inbox.port}/hook"
+    alert = monitoring_alert("drift-1", result.to_dict(), NOTHING, NOTHING)
+    assert isinstance(alert, Alert)
+    send_alert(cfg, alert)
+    assert len(smtp_inbox) == 1 and len(webhook_inbox) == 1
+    subject, body = smtp_inbox[0]
+    assert "drift" in subject
+    named = {f for f in columns if f in body}
+    assert named == set(result.drifted_features)
+    assert result.report_path in body and result.report_path in webhook_inbox[0][1]
+
+
+def test_prediction_drift_counts_channel_and_message_mix(cfg) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 400
+
+    def decisions(push_share: float) -> pd.DataFrame:
+        channel = np.where(rng.random(n) < push_share, "push", "email")
+        return pd.DataFrame({"p_response": rng.beta(2, 30, n), "channel": channel,
+                             "message_id": rng.choice(["m_1", "m_2", "m_3"], n)})
+
+    same = compute_drift(cfg, "pred-same", features_at(world(), T), features_at(world(), T),
+                         prediction_frame(decisions(0.2)), prediction_frame(decisions(0.2)))
+    assert not same.breached
+    shifted = compute_drift(cfg, "pred-shift", features_at(world(), T), features_at(world(), T),
+                            prediction_frame(decisions(0.2)), prediction_frame(decisions(0.7)))
+    assert shifted.drifted_predictions == ["channel"] and shifted.breached
