@@ -11,10 +11,11 @@ import torch
 from models.components.image import ImageLoader
 from models.components.sequence import SequenceVocab
 from models.components.text import TextEmbedder
-from models.preprocessing import TabularPreprocessor
+from models.preprocessing import CROSS_FEATURES, TabularPreprocessor
 
 # The action's context; everything else not prefixed msg_ describes the customer.
-CONTEXT_COLUMNS = ("channel", "send_hour", "weekday", "recent_sends_7d")
+# Customer × action crosses vary per row, so they are context too (never part of a tower's dedupe key).
+CONTEXT_COLUMNS = ("channel", "send_hour", "weekday", "recent_sends_7d", *CROSS_FEATURES)
 MESSAGE_PREFIX = "msg_"
 HOLDOUT_CHANNEL = "none"
 SEQUENCE_COLUMN = "evt_sequence"

@@ -29,6 +29,50 @@ class NumericStats:
     max: float
 
 
+CATEGORY_SHARE_PREFIX = "evt_cat_share_"
+
+
+def add_cross_features(rows: pd.DataFrame) -> pd.DataFrame:
+    """Customer × action crosses a model would otherwise have to discover from raw columns.
+
+    ``x_category_interest``: the customer's share of interest in the message's category;
+    ``x_hour_gap``: circular distance between the send hour and the customer's typical active hour;
+    ``x_channel_opens``: the customer's opens on the candidate's channel, per event. Each is only
+    added when its source columns are present, so other datasets simply go without.
+    """
+    out = rows.copy()
+    share_cols = [c for c in rows.columns if c.startswith(CATEGORY_SHARE_PREFIX)]
+    if share_cols and "msg_product_category" in rows:
+        categories = [c.removeprefix(CATEGORY_SHARE_PREFIX) for c in share_cols]
+        lookup = {cat: j for j, cat in enumerate(categories)}
+        idx = rows["msg_product_category"].map(lookup)
+        shares = rows[share_cols].to_numpy(dtype=np.float64, na_value=np.nan)
+        picked = np.full(len(rows), np.nan)
+        known = idx.notna().to_numpy()
+        picked[known] = shares[np.flatnonzero(known), idx[known].astype(int).to_numpy()]
+        out["x_category_interest"] = picked
+    if "send_hour" in rows and "evt_hour_mean" in rows:
+        hour = pd.to_numeric(rows["send_hour"], errors="coerce").to_numpy(dtype=np.float64)
+        mean = pd.to_numeric(rows["evt_hour_mean"], errors="coerce").to_numpy(dtype=np.float64)
+        gap = np.abs(np.mod(hour - mean + 12.0, 24.0) - 12.0)
+        out["x_hour_gap"] = np.where(rows.get("channel", pd.Series("", index=rows.index)).astype(str).eq("none").to_numpy(),
+                                     np.nan, gap)
+    if "channel" in rows and "evt_total" in rows:
+        opens = np.full(len(rows), np.nan)
+        channel = rows["channel"].astype(str).to_numpy()
+        total = pd.to_numeric(rows["evt_total"], errors="coerce").to_numpy(dtype=np.float64)
+        for name in np.unique(channel):
+            column = f"evt_n_{name}_open"
+            if column in rows:
+                mask = channel == name
+                opens[mask] = pd.to_numeric(rows.loc[mask, column], errors="coerce").to_numpy() / np.maximum(total[mask], 1.0)
+        out["x_channel_opens"] = opens
+    return out
+
+
+CROSS_FEATURES = ("x_category_interest", "x_hour_gap", "x_channel_opens")
+
+
 @dataclass
 class TabularPreprocessor:
     """Turns raw model rows into integer category codes and standardised numerics.
@@ -46,6 +90,7 @@ class TabularPreprocessor:
     def fit(cls, rows: pd.DataFrame, exclude: list[str] | tuple[str, ...] = ()) -> TabularPreprocessor:
         skip = set(ALWAYS_EXCLUDED) | set(exclude)
         prep = cls()
+        rows = add_cross_features(rows)
         for col in rows.columns:
             if col in skip:
                 continue
@@ -72,6 +117,7 @@ class TabularPreprocessor:
 
     def transform(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Return (category codes int64 [n, n_cat], numerics float32 [n, n_num])."""
+        rows = add_cross_features(rows)
         n = len(rows)
         cats = np.zeros((n, len(self.categorical)), dtype=np.int64)
         for j, col in enumerate(self.categorical):
@@ -91,7 +137,9 @@ class TabularPreprocessor:
 
     def input_schema(self) -> dict[str, str]:
         """Raw input columns and their MLflow types: categories travel as strings, numerics as doubles."""
-        return {**{c: "string" for c in self.categorical}, **{c: "double" for c in self.numeric}}
+        # Crosses are derived inside the model from columns that are inputs already.
+        return {**{c: "string" for c in self.categorical},
+                **{c: "double" for c in self.numeric if c not in CROSS_FEATURES}}
 
     def cardinalities(self) -> list[int]:
         return [len(self.vocab[c]) for c in self.categorical]

@@ -142,8 +142,22 @@ def print_summary(cfg: HeraldConfig) -> None:
     if monitoring:
         status = "[red]BREACHED[/]" if monitoring["breached"] else "[green]no drift alarm[/]"
         worst = ", ".join(f"{name} {value:.3f}" for name, value in monitoring["worst_features"][:3])
-        console.print(f"Drift: {status}; drifted share {monitoring['drifted_share']:.1%}; worst: {worst}; "
-                      f"report {monitoring['report_path']}")
+        drifted = ", ".join(monitoring.get("drifted_features", [])) or "none"
+        console.print(f"Drift: {status}; drifted share {monitoring['drifted_share']:.1%} ({drifted}); "
+                      f"worst: {worst}; report {monitoring['report_path']}")
+        performance = monitoring.get("performance") or {}
+        if performance:
+            overall = performance.get("overall") or {}
+            figures = ", ".join(f"{k} {v:.3f}" for k, v in overall.items() if k in ("auc", "ece", "realised_uplift"))
+            console.print(f"Realised performance: {performance.get('message', '')}{'; ' + figures if figures else ''}")
+        fairness = monitoring.get("fairness") or {}
+        if fairness:
+            gaps = ", ".join(f"{k} {v:.2f}" for k, v in (fairness.get("dp_difference") or {}).items())
+            verdict = "; ".join(fairness.get("breaches") or []) or "no breach"
+            console.print(f"Fairness (targeting parity gaps): {gaps or 'n/a'} — {verdict}")
+        alerts = monitoring.get("alerts_sent")
+        if alerts is not None:
+            console.print(f"Alerts: {'sent to ' + ', '.join(alerts) if alerts else 'none sent'}")
     console.print("Open the UIs:  make ui-mlflow  (http://127.0.0.1:5000)   make ui-airflow  (http://127.0.0.1:8080)")
     console.print(f"Everything the demo wrote lies under {cfg.home}")
 
@@ -201,8 +215,10 @@ def hillstrom_run(
         result = run_experiment(cfg, path, target, deep=deep and cfg.deep.enabled,  # type: ignore[arg-type]
                                 progress=lambda m: status.update(f"Hillstrom: {m}"))
     conf = f"{result['confidence']:.0%}"
-    table = Table("policy", "IPS", f"IPS {conf} CI", "DR", f"DR {conf} CI", "deployed",
-                  title=f"Hillstrom: {result['target']} rate on {result['split_counts']['test']:,} held-out customers")
+    table = Table(title=f"Hillstrom: {result['target']} rate on {result['split_counts']['test']:,} held-out customers")
+    table.add_column("policy", no_wrap=True)
+    for header in ("IPS", f"IPS {conf} CI", "DR", f"DR {conf} CI", "deployed"):
+        table.add_column(header)
     for row in policy_table(result).itertuples(index=False):
         table.add_row(row.policy, f"{row.ips:.2%}", f"{row.ips_ci_low:.2%} – {row.ips_ci_high:.2%}",
                       f"{row.dr:.2%}", f"{row.dr_ci_low:.2%} – {row.dr_ci_high:.2%}", row.deployed)

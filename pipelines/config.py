@@ -78,7 +78,10 @@ class MonitoringSettings(BaseModel):
         default_factory=lambda: {"wasserstein": 0.1, "jensenshannon": 0.1}
     )
     # A feature counts as drifted when this many of its methods breach: one noisy estimator alone
-    # (PSI on sparse shares, Wasserstein on rare counts) does not raise an alarm.
+    # (PSI on sparse shares, Wasserstein on rare counts) does not raise an alarm. Measured on the
+    # tiny world (400 customers), same population a week later, no drift: max PSI 0.08, Wasserstein
+    # 0.11 (evt_n_unsubscribe only), JS 0.10 — never two on one feature. Drift knob 1: the shift to
+    # electronics clears W (0.35) and JS (0.16), PSI 0.196 just under; device and spend clear W only.
     drift_min_votes: int = 2
     # Columns with fewer non-null values than this on either side are not judged (noise only).
     drift_min_rows: int = 30

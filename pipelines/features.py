@@ -108,6 +108,11 @@ def _event_aggregates(
         bucket[(hours >= lo) & (hours < hi)] = name
     hour_shares = pd.crosstab(ev["customer_id"], bucket, normalize="index").reindex(columns=list(HOUR_BUCKETS), fill_value=0.0)
     out = out.join(hour_shares.add_prefix("evt_hour_share_"), how="left")
+    # The customer's typical local hour as a circular mean, and how concentrated activity is around it.
+    angle = hours.to_numpy() * (2 * np.pi / 24.0)
+    trig = pd.DataFrame({"sin": np.sin(angle), "cos": np.cos(angle)}, index=ev.index).groupby(ev["customer_id"]).mean()
+    out["evt_hour_mean"] = (np.degrees(np.arctan2(trig["sin"], trig["cos"])) / 15.0) % 24.0
+    out["evt_hour_concentration"] = np.hypot(trig["sin"], trig["cos"])
     out["evt_unsubscribed"] = (out["evt_n_unsubscribe"] > 0)
     out["evt_sequence"] = _event_sequences(ev, as_of)
     return out.reset_index()

@@ -170,16 +170,45 @@ def holdout_rows(customers: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     })
 
 
-def load_scorer(cfg: HeraldConfig, champion: RegisteredModel) -> Scorer:
-    """The champion pyfunc as a rows → P(response) function, typed to its signature."""
+@dataclass
+class ChampionScorer:
+    """The estimator inside the champion pyfunc, fed only its signature's columns.
+
+    MLflow's per-call schema enforcement and the string re-typing of ``predict_served`` cost more
+    than the forward pass itself on candidate grids; the estimator's own preprocessor reads raw
+    rows exactly as it did when the training flow evaluated it, so they are skipped here. Missing
+    inputs still fail loudly, as in serving.
+    """
+
+    estimator: object
+    columns: list[str]
+
+    def __call__(self, rows: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.columns if c not in rows.columns]
+        if missing:
+            raise KeyError(f"model input lacks column(s) {', '.join(missing)}")
+        return np.asarray(self.estimator.predict_proba(rows[self.columns]), dtype=np.float64)  # type: ignore[attr-defined]
+
+
+def load_scorer(cfg: HeraldConfig, champion: RegisteredModel) -> ChampionScorer:
+    """The champion (loaded once per task) as a rows → P(response) function."""
     import mlflow
 
-    from pipelines.registry import predict_served
     from pipelines.tracking import connect
 
     connect(cfg)
     model = mlflow.pyfunc.load_model(champion.model_uri)
-    return lambda rows: predict_served(model, rows)
+    columns = [spec.name for spec in model.metadata.get_input_schema().inputs]
+    return ChampionScorer(model.unwrap_python_model().estimator, columns)
+
+
+def _model_inputs(frame: pd.DataFrame, scorer: Scorer, keys: tuple[str, ...]) -> pd.DataFrame:
+    """Only the columns the model reads (plus join keys): joins copy every column onto every candidate."""
+    needed = getattr(scorer, "columns", None)
+    if needed is None:
+        return frame
+    keep = [c for c in frame.columns if c in keys or c in set(needed)]
+    return frame[keep]
 
 
 def score_batch(
@@ -207,7 +236,9 @@ def score_batch(
     actions = pd.concat([holdout_rows(open_customers, as_of), grid], ignore_index=True)
     fatigue = open_customers.set_index("customer_id")["recent_sends_7d"]
     actions["recent_sends_7d"] = actions["customer_id"].map(fatigue).fillna(0).astype("int64").to_numpy()
-    p = np.asarray(scorer(features.model_rows(actions, profiles, messages)), dtype=np.float64)
+    rows = features.model_rows(actions, _model_inputs(profiles, scorer, ("customer_id",)),
+                               _model_inputs(messages, scorer, ("message_id",)))
+    p = np.asarray(scorer(rows), dtype=np.float64)
     n_hold = len(open_customers)
     holdout_p = pd.Series(p[:n_hold], index=open_customers["customer_id"].to_numpy())
     grid["p_response"] = p[n_hold:]

@@ -98,7 +98,7 @@ def test_epsilon_greedy_propensities_are_the_true_choice_probabilities() -> None
     rng = np.random.default_rng(1)
     counts: Counter = Counter()
     logged: dict[tuple, float] = {}
-    draws = 4000
+    draws = 1200
     for _ in range(draws):
         row = choose_actions(scored, holdout, settings, rng).set_index("customer_id").loc["a"]
         key = (row["message_id"], row["channel"], row["send_hour"])
@@ -110,7 +110,7 @@ def test_epsilon_greedy_propensities_are_the_true_choice_probabilities() -> None
     assert sum(logged.values()) == pytest.approx(1.0)
     assert logged[("m1", "email", 8)] == pytest.approx(0.7 + 0.3 / k)
     for key, p in logged.items():
-        assert counts[key] / draws == pytest.approx(p, abs=0.03)
+        assert counts[key] / draws == pytest.approx(p, abs=0.05)
 
 
 def _offers() -> pd.DataFrame:

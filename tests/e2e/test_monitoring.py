@@ -1,0 +1,73 @@
+"""End to end through Airflow: train and score on the tiny world, inject drift, and monitoring alerts once."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "monitoring"))
+from conftest import smtp_inbox, webhook_inbox  # noqa: E402,F401 - shared local receivers
+
+
+@pytest.fixture
+def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webhook_inbox):  # noqa: F811
+    monkeypatch.setenv("HERALD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HERALD_WORLD__SIZE", "tiny")
+    # One breached run is enough to exercise the retraining trigger here.
+    monkeypatch.setenv("HERALD_MONITORING__BREACHES_BEFORE_RETRAIN", "1")
+    monkeypatch.setenv("HERALD_ALERTS__EMAIL_TO", '["oncall@example.com"]')
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{smtp_inbox.port}?disable_ssl=true&disable_tls=true")
+    monkeypatch.setenv("AIRFLOW_CONN_HERALD_WEBHOOK", f"http://127.0.0.1:{webhook_inbox.port}/hooks/herald")
+    from pipelines.cli import build_world
+    from pipelines.config import load_config
+    from pipelines.orchestrate import migrate, run_dag
+
+    cfg = load_config()
+    now = datetime.now(timezone.utc)
+    build_world(cfg, now)
+    migrate(cfg)
+    run_dag(cfg, "herald_training")
+    run_dag(cfg, "herald_scoring")
+    # Same seed, same instant, drift on: only DRIFTED_FEATURES change, in the last 14 days.
+    build_world(cfg.model_copy(update={"world": cfg.world.model_copy(update={"drift": 1.0})}), now)
+    log = run_dag(cfg, "herald_monitoring")
+    return cfg, smtp_inbox, webhook_inbox, log
+
+
+def test_injected_drift_sends_one_alert_naming_only_drifted_features(monitored) -> None:
+    import duckdb
+
+    from pipelines.monitor import features_of
+    from pipelines.synthetic import DRIFTED_FEATURES
+
+    cfg, smtp_inbox, webhook_inbox, _ = monitored
+    with duckdb.connect(str(cfg.duckdb_path), read_only=True) as con:
+        metrics = con.sql(f"SELECT * FROM {cfg.dataset}.monitoring_metrics").df()
+    drift = metrics[metrics["kind"] == "data_drift"]
+    features = sorted(set(drift["subject"]) - {"all_features"})
+    expected = {f for t, cols in DRIFTED_FEATURES.items() for c in cols for f in features_of(f"{t}.{c}", features)}
+    drifted = set(drift.loc[drift["breached"], "subject"])
+    assert drifted and drifted <= expected, drifted
+    assert {"data_drift", "prediction_drift", "fairness", "retrain"} <= set(metrics["kind"])
+    # Decisions were made just now: no outcomes can have arrived, so no performance rows.
+    assert "performance" not in set(metrics["kind"])
+
+    assert len(smtp_inbox) == 1 and len(webhook_inbox) == 1
+    subject, body = smtp_inbox[0]
+    assert "drift" in subject
+    assert {f for f in features if f in body} == drifted
+    assert ".html" in body and "drift" in webhook_inbox[0][1]
+    retrain = metrics[metrics["kind"] == "retrain"]
+    assert len(retrain) == 1 and bool(pd.notna(retrain["computed_at"]).all())
+    with sqlite3.connect(cfg.airflow_home / "airflow.db") as meta:
+        states = dict(meta.execute("SELECT task_id, state FROM task_instance WHERE dag_id = 'herald_monitoring'"))
+        training_runs = meta.execute("SELECT COUNT(*) FROM dag_run WHERE dag_id = 'herald_training'").fetchone()[0]
+    assert states["should_retrain"] == "success" and states["trigger_training"] == "success", states
+    assert training_runs == 2  # the weekly run we ran, plus the one monitoring triggered
