@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -102,29 +103,47 @@ class TrainedModel:
         return asdict(self)
 
 
-def train_baselines(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> list[TrainedModel]:
-    """Fit logistic regression and LightGBM on the same split; each is a child run in MLflow."""
+def _splits(training: TrainingSet) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     rows = pd.read_parquet(training.rows_path)
     train, valid, test = (rows[rows["split"] == s] for s in ("train", "valid", "test"))
+    return train, valid, test
+
+
+def fit_and_log(
+    estimator: Any, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
+    out_dir: Path, parent_run_id: str,
+) -> TrainedModel:
+    """Fit one estimator as a nested MLflow child run: params, valid/test metrics, learning curve, file."""
+    with mlflow.start_run(run_id=parent_run_id):
+        with mlflow.start_run(run_name=estimator.name, nested=True) as child:
+            estimator.fit(train, valid)
+            metrics = {
+                f"{split}_{k}": v
+                for split, frame in (("valid", valid), ("test", test))
+                for k, v in response_metrics(frame["label"].to_numpy(), estimator.predict_proba(frame)).items()
+            }
+            prep = estimator.preprocessor
+            extra = estimator.params() if hasattr(estimator, "params") else {}
+            mlflow.log_params({"model": estimator.name, "n_train": len(train), "n_categorical": len(prep.categorical),
+                               "n_numeric": len(prep.numeric), **extra})
+            mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+            if np.isfinite(getattr(estimator, "fit_seconds", float("nan"))):
+                mlflow.log_metric("fit_seconds", estimator.fit_seconds)
+            for point in getattr(estimator, "history", []):  # the loss curve, one step per epoch
+                mlflow.log_metrics({k: v for k, v in point.items() if k != "epoch" and np.isfinite(v)},
+                                   step=int(point["epoch"]))
+            path = save_estimator(estimator, out_dir / f"{estimator.name}.joblib")
+    return TrainedModel(estimator.name, str(path), metrics, child.info.run_id)
+
+
+def train_baselines(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> list[TrainedModel]:
+    """Fit logistic regression and LightGBM on the same split; each is a child run in MLflow."""
+    train, valid, test = _splits(training)
     preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
     out_dir = cfg.run_dir(run_id) / "models"
     connect(cfg)
-    trained: list[TrainedModel] = []
-    for estimator in (LogisticResponse(preprocessor), LightGBMResponse(preprocessor)):
-        with mlflow.start_run(run_id=parent_run_id):
-            with mlflow.start_run(run_name=estimator.name, nested=True) as child:
-                estimator.fit(train, valid)
-                metrics = {
-                    f"{split}_{k}": v
-                    for split, frame in (("valid", valid), ("test", test))
-                    for k, v in response_metrics(frame["label"].to_numpy(), estimator.predict_proba(frame)).items()
-                }
-                mlflow.log_params({"model": estimator.name, "n_train": len(train),
-                                   "n_categorical": len(preprocessor.categorical),
-                                   "n_numeric": len(preprocessor.numeric)})
-                mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-                path = save_estimator(estimator, out_dir / f"{estimator.name}.joblib")
-                trained.append(TrainedModel(estimator.name, str(path), metrics, child.info.run_id))
+    trained = [fit_and_log(estimator, train, valid, test, out_dir, parent_run_id)
+               for estimator in (LogisticResponse(preprocessor), LightGBMResponse(preprocessor))]
     (out_dir / "baselines.json").write_text(json.dumps([t.to_dict() for t in trained], indent=2))
     return trained
 
@@ -145,30 +164,11 @@ def train_deep(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run
     """Fit the deep response model on the same split as the baselines, as the MLflow child run "deep"."""
     from models.deep import DeepResponse  # torch is heavy; only this task needs it
 
-    rows = pd.read_parquet(training.rows_path)
-    train, valid, test = (rows[rows["split"] == s] for s in ("train", "valid", "test"))
+    train, valid, test = _splits(training)
     preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
-    estimator = DeepResponse(preprocessor, deep_config(cfg))
-    out_dir = cfg.run_dir(run_id) / "models"
     connect(cfg)
-    with mlflow.start_run(run_id=parent_run_id):
-        with mlflow.start_run(run_name=estimator.name, nested=True) as child:
-            estimator.fit(train, valid)
-            metrics = {
-                f"{split}_{k}": v
-                for split, frame in (("valid", valid), ("test", test))
-                for k, v in response_metrics(frame["label"].to_numpy(), estimator.predict_proba(frame)).items()
-            }
-            mlflow.log_params({"model": estimator.name, "n_train": len(train),
-                               "n_categorical": len(preprocessor.categorical),
-                               "n_numeric": len(preprocessor.numeric), **estimator.params()})
-            mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-            mlflow.log_metric("fit_seconds", estimator.fit_seconds)
-            for point in estimator.history:  # the loss curve, one step per epoch
-                step = int(point["epoch"])
-                mlflow.log_metrics({k: v for k, v in point.items() if k != "epoch" and np.isfinite(v)}, step=step)
-            path = save_estimator(estimator, out_dir / f"{estimator.name}.joblib")
-    return TrainedModel(estimator.name, str(path), metrics, child.info.run_id)
+    return fit_and_log(DeepResponse(preprocessor, deep_config(cfg)), train, valid, test,
+                       cfg.run_dir(run_id) / "models", parent_run_id)
 
 
 def load_rows(path: str | Path, split: str | None = None) -> pd.DataFrame:
