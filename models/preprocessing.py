@@ -22,11 +22,18 @@ UNKNOWN = "__unknown__"
 
 @dataclass
 class NumericStats:
+    """Scaling of one numeric column; mean/std/median are taken after the optional log1p."""
+
     mean: float
     std: float
     median: float
     min: float
     max: float
+    log1p: bool = False
+
+
+# Counts and amounts are heavy-tailed; log1p keeps a few heavy users from dominating linear and neural models.
+SKEW_FOR_LOG = 2.0
 
 
 CATEGORY_SHARE_PREFIX = "evt_cat_share_"
@@ -107,11 +114,13 @@ class TabularPreprocessor:
                 finite = values[np.isfinite(values)]
                 if finite.empty:
                     continue
-                std = float(finite.std()) or 1.0
+                use_log = bool(finite.min() >= 0 and finite.skew() > SKEW_FOR_LOG)
+                scaled = np.log1p(finite) if use_log else finite
+                std = float(scaled.std()) or 1.0
                 prep.numeric.append(col)
                 prep.stats[col] = NumericStats(
-                    mean=float(finite.mean()), std=std if np.isfinite(std) else 1.0,
-                    median=float(finite.median()), min=float(finite.min()), max=float(finite.max()),
+                    mean=float(scaled.mean()), std=std if np.isfinite(std) else 1.0,
+                    median=float(scaled.median()), min=float(finite.min()), max=float(finite.max()), log1p=use_log,
                 )
         return prep
 
@@ -131,6 +140,8 @@ class TabularPreprocessor:
             if col not in rows:
                 continue
             values = pd.to_numeric(rows[col], errors="coerce").astype("float64").to_numpy()
+            if st.log1p:
+                values = np.log1p(np.clip(values, 0.0, None))
             values = np.where(np.isfinite(values), values, st.median)
             nums[:, j] = ((values - st.mean) / st.std).astype(np.float32)
         return cats, nums

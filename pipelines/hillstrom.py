@@ -1,27 +1,10 @@
-"""The Hillstrom MineThatData e-mail experiment mapped into the warehouse contract, as Herald's real-data proof.
-
-Mapping (one CSV row = one customer = one logged decision):
-
-- ``customers``: ``customer_id`` from the row number (``h00001``…); the file's profile columns are
-  extra customer columns, hence features (DESIGN §3): ``recency``, ``history_segment``, ``history``,
-  ``mens``, ``womens``, ``zip_code``, ``newbie`` and ``purchase_channel`` (the file's ``channel``,
-  renamed because ``channel`` is the action's channel in the model rows). The file knows nothing of
-  sign-up date, birth year, gender, region or loyalty, so those are NULL; ``consent_email`` is TRUE
-  (everyone was mailable); ``updated_at`` is the campaign start.
-- ``messages``: the two e-mails of the test, ``hillstrom_mens`` and ``hillstrom_womens`` (offer type
-  ``content``, product category ``mens``/``womens``, no banner), active over the campaign.
-- ``sends``: the randomised arm is the logged action — the arm's message on channel ``email``, or
-  ``message_id`` NULL on channel ``none`` for "No E-Mail" — with propensity 1/3 and ``sent_at`` spread
-  over a two-week campaign that ends ``campaign_end_days_ago`` days before now.
-- Labels: Herald trains on ``sends.converted`` (``cfg.target`` stays ``converted``), so the chosen
-  outcome — ``visit`` (default) or ``conversion`` — is written into ``converted``. Both outcomes are
-  also kept as the extra sends columns ``visit`` and ``conversion``, and ``spend`` becomes ``revenue``;
-  ``opened``/``clicked`` were not recorded and are NULL.
-- No events, reviews or images: those tables are simply not written, so their modalities are off.
-"""
+"""The Hillstrom MineThatData e-mail experiment mapped into the warehouse contract, as Herald's real-data proof."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -51,7 +34,6 @@ CATEGORY_VALUES: dict[str, tuple[str, ...]] = {
     "zip_code": ("Urban", "Surburban", "Rural"),  # sic: the file spells it "Surburban"
     "channel": ("Phone", "Web", "Multichannel"),
 }
-PROFILE_RENAMES = {"channel": "purchase_channel"}
 CAMPAIGN_ID = "hillstrom_2008"
 SEND_HOUR_UTC = 9  # one mailing hour: the send time carries no information in this experiment
 MESSAGES_TEXT: dict[str, tuple[str, str, str]] = {
@@ -75,14 +57,14 @@ class HillstromFileError(HeraldError):
 def hillstrom_config(cfg: HeraldConfig) -> HeraldConfig:
     """The config a Hillstrom run uses: its own dataset, run state and MLflow experiment, same MLflow store.
 
-    The warehouse file and tracking store stay the caller's, so ``herald ui mlflow`` shows the
-    experiment; runs, reports and the validation volume baseline move under ``HOME/hillstrom``
-    so the real data never compares itself with the synthetic world.
+    The MLflow store stays the caller's, so ``herald ui mlflow`` shows the experiment. Runs,
+    reports, the validation volume baseline and (unless HERALD_WAREHOUSE_PATH names one) the
+    embedded warehouse file move under ``HOME/hillstrom``: the real data never compares itself
+    with the synthetic world, and never waits on another process's DuckDB write lock.
     """
     h = cfg.hillstrom
     return cfg.model_copy(update={
         "home": cfg.home / h.home_subdir,
-        "warehouse_path": cfg.duckdb_path,
         "mlflow_tracking_uri": cfg.tracking_uri,
         "dataset": h.dataset,
         "mlflow_experiment": h.mlflow_experiment,
@@ -166,7 +148,27 @@ def campaign_window(now: datetime, days: int, end_days_ago: int) -> tuple[dateti
 def to_contract(
     raw: pd.DataFrame, target: Target, now: datetime, *, days: int = 14, end_days_ago: int = 8, seed: int = 7
 ) -> dict[str, pd.DataFrame]:
-    """Map validated Hillstrom rows to the contract tables customers, messages and sends."""
+    """Map validated Hillstrom rows to the contract tables customers, messages and sends.
+
+    Mapping (one CSV row = one customer = one logged decision):
+
+    - ``customers``: ``customer_id`` from the row number (``h00001``…); the file's profile columns are
+      extra customer columns, hence features (DESIGN §3): ``recency``, ``history_segment``, ``history``,
+      ``mens``, ``womens``, ``zip_code``, ``newbie`` and ``purchase_channel`` (the file's ``channel``,
+      renamed because ``channel`` is the action's channel in the model rows). The file knows nothing of
+      sign-up date, birth year, gender, region or loyalty, so those are NULL; ``consent_email`` is TRUE
+      (everyone was mailable); ``updated_at`` is the campaign start.
+    - ``messages``: the two e-mails of the test, ``hillstrom_mens`` and ``hillstrom_womens`` (offer type
+      ``content``, product category ``mens``/``womens``, no banner), active over the campaign.
+    - ``sends``: the randomised arm is the logged action — the arm's message on channel ``email``, or
+      ``message_id`` NULL on channel ``none`` for "No E-Mail" — with propensity 1/3 and ``sent_at`` spread
+      over a two-week campaign that ends ``campaign_end_days_ago`` days before now.
+    - Labels: Herald trains on ``sends.converted`` (``cfg.target`` stays ``converted``), so the chosen
+      outcome — ``visit`` (default) or ``conversion`` — is written into ``converted``. Both outcomes are
+      also kept as the extra sends columns ``visit`` and ``conversion``, and ``spend`` becomes ``revenue``;
+      ``opened``/``clicked`` were not recorded and are NULL.
+    - No events, reviews or images: those tables are simply not written, so their modalities are off.
+    """
     if target not in ("visit", "conversion"):
         raise HillstromFileError(f"unknown Hillstrom target {target!r}: use visit or conversion")
     start, end = campaign_window(now, days, end_days_ago)
@@ -291,8 +293,6 @@ def run_experiment(
     """
     import dataclasses
 
-    import mlflow
-
     from models.pyfunc import load_estimator
     from pipelines import ope, uplift_eval
     from pipelines.extract import extract_tables
@@ -308,7 +308,9 @@ def run_experiment(
     now = now or datetime.now(timezone.utc)
     run_id = f"hillstrom-{now:%Y%m%dT%H%M%S}"
     timings: dict[str, float] = {}
-    clock = _Clock(timings)
+
+    def clock(stage: str) -> Any:
+        return _timed(timings, stage)
 
     with clock("import"):
         imported = import_hillstrom(hcfg, path, target, now)
@@ -359,8 +361,7 @@ def run_experiment(
             estimator = load_estimator(Path(model.estimator_path))
             q_valid[model.name] = uplift_eval.predict_actions(estimator, valid_rows, messages, actions)
             q_test[model.name] = uplift_eval.predict_actions(estimator, test_rows, messages, actions)
-        q_valid["tlearner"], q_test["tlearner"] = _naive_tlearner(hcfg, rows, split, actions, logged_v, logged_t,
-                                                                   valid_rows, test_rows)
+        q_valid["tlearner"], q_test["tlearner"] = _naive_tlearner(hcfg, rows, split, actions, valid_rows, test_rows)
         # DR needs one reward model for the policies that have none of their own: the LightGBM one.
         reference_q = q_test["lightgbm"]
         policies: dict[str, dict[str, Any]] = {}
@@ -422,23 +423,12 @@ def run_experiment(
     return result
 
 
-class _Clock:
-    """Context manager factory that records how long each stage took."""
-
-    def __init__(self, sink: dict[str, float]) -> None:
-        self.sink = sink
-
-    def __call__(self, name: str) -> Any:
-        import contextlib
-        import time
-
-        @contextlib.contextmanager
-        def timed() -> Any:
-            started = time.perf_counter()
-            yield
-            self.sink[name] = round(time.perf_counter() - started, 2)
-
-        return timed()
+@contextlib.contextmanager
+def _timed(sink: dict[str, float], stage: str) -> Iterator[None]:
+    """Record how long a stage took, in seconds."""
+    started = time.perf_counter()
+    yield
+    sink[stage] = round(time.perf_counter() - started, 2)
 
 
 def _modalities(trained: list[Any]) -> dict[str, bool]:
@@ -451,8 +441,8 @@ def _modalities(trained: list[Any]) -> dict[str, bool]:
 
 
 def _naive_tlearner(
-    cfg: HeraldConfig, rows: pd.DataFrame, split: np.ndarray, actions: list[Any], logged_v: np.ndarray,
-    logged_t: np.ndarray, valid_rows: pd.DataFrame, test_rows: pd.DataFrame,
+    cfg: HeraldConfig, rows: pd.DataFrame, split: np.ndarray, actions: list[Any], valid_rows: pd.DataFrame,
+    test_rows: pd.DataFrame,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The naive reference of DESIGN §7: one LightGBM per arm on customer features only (a T-learner)."""
     from models.baselines import LightGBMResponse

@@ -123,7 +123,8 @@ def fit_and_log(
                 for k, v in response_metrics(frame["label"].to_numpy(), estimator.predict_proba(frame)).items()
             }
             prep = estimator.preprocessor
-            extra = estimator.params() if hasattr(estimator, "params") else {}
+            # LightGBMResponse.params is its booster settings (a dict), not a method: only call a callable.
+            extra = estimator.params() if callable(getattr(estimator, "params", None)) else {}
             mlflow.log_params({"model": estimator.name, "n_train": len(train), "n_categorical": len(prep.categorical),
                                "n_numeric": len(prep.numeric), **extra})
             mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})

@@ -12,7 +12,6 @@ import pandas as pd
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 
 MESSAGE_PREFIX = "msg_"
-SPLITS = ("train", "stop", "validation", "test")
 
 
 class Estimator(Protocol):

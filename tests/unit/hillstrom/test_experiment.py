@@ -7,6 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from pipelines.config import HeraldConfig, load_config
 from pipelines.hillstrom import hillstrom_config, policy_table, run_experiment
 
 from .conftest import NOW, SAMPLE
@@ -34,11 +35,17 @@ def _check_result(result: dict, models: tuple[str, ...]) -> None:
     assert set(counts) == {"train", "stop", "validation", "test"} and sum(counts.values()) == 1998
 
 
-def test_experiment_on_the_sample_without_deep(cfg) -> None:
-    import mlflow
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory: pytest.TempPathFactory) -> tuple[HeraldConfig, dict]:
+    """One run without the deep model, shared by the tests that read its result."""
+    cfg = load_config(home=tmp_path_factory.mktemp("herald"), hillstrom={"path": SAMPLE, "bootstrap": 60})
+    return cfg, run_experiment(cfg, deep=False, now=NOW)
+
+
+def test_experiment_on_the_sample_without_deep(experiment) -> None:
     from mlflow.tracking import MlflowClient
 
-    result = run_experiment(cfg, deep=False, now=NOW)
+    cfg, result = experiment
     _check_result(result, ("lightgbm", "logreg"))
     assert result["rows"] == {"customers": 1998, "messages": 2, "sends": 1998}
     assert {"train_baselines", "score_and_evaluate"} <= set(result["timings_s"])
@@ -53,7 +60,6 @@ def test_experiment_on_the_sample_without_deep(cfg) -> None:
     assert {"evaluation/policy_values.png", "evaluation/qini_curves.png", "evaluation/policy_values.csv"} <= artifacts
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     assert {c.data.tags["mlflow.runName"] for c in children} == {"lightgbm", "logreg"}
-    mlflow.set_tracking_uri(None)  # leave no global tracking URI behind for other tests
 
     summary = json.loads((hcfg.reports_dir / "latest_herald_hillstrom.json").read_text())
     assert summary["best_single_arm"] == result["best_single_arm"]
@@ -61,19 +67,30 @@ def test_experiment_on_the_sample_without_deep(cfg) -> None:
     assert list(table["policy"])[:4] == ["nobody", "all_mens", "all_womens", "random"]
 
 
-def test_cli_import_and_run(tmp_path, monkeypatch) -> None:
+def test_cli_import_and_run(experiment, tmp_path, monkeypatch) -> None:
+    import pipelines.hillstrom
     from pipelines.cli import app
 
     monkeypatch.setenv("HERALD_HOME", str(tmp_path))
-    monkeypatch.setenv("HERALD_HILLSTROM__BOOTSTRAP", "40")
     monkeypatch.setenv("COLUMNS", "160")  # rich wraps to the terminal width
     runner = CliRunner()
     imported = runner.invoke(app, ["hillstrom", "import", "--path", str(SAMPLE), "--target", "conversion"])
     assert imported.exit_code == 0, imported.output
     assert "conversion" in imported.output and "sends 1,998" in imported.output
+    # The run itself is the module's shared experiment (a second full run would only repeat it).
+    seen: dict = {}
+
+    def fake_run(cfg, path, target, deep, progress=None):  # noqa: ANN001, ANN202
+        seen.update(path=path, target=target, deep=deep)
+        return experiment[1]
+
+    monkeypatch.setattr(pipelines.hillstrom, "run_experiment", fake_run)
     ran = runner.invoke(app, ["hillstrom", "run", "--path", str(SAMPLE), "--no-deep"])
     assert ran.exit_code == 0, ran.output
+    assert seen == {"path": SAMPLE, "target": None, "deep": False}
     assert "personalized_lightgbm" in ran.output and "all_mens" in ran.output and "Safe policy" in ran.output
+    bad = runner.invoke(app, ["hillstrom", "import", "--path", str(tmp_path / "missing.csv")])
+    assert bad.exit_code != 0
 
 
 @pytest.mark.slow

@@ -69,6 +69,8 @@ def test_import_writes_the_hillstrom_dataset_without_events_or_reviews(cfg, samp
     result = import_hillstrom(hcfg, sample_path, "visit", NOW)
     assert result.rows == {"customers": 1998, "messages": 2, "sends": 1998}
     assert result.dataset == "hillstrom" and hcfg.mlflow_experiment == "herald-hillstrom"
+    # Own warehouse file and run state; the same MLflow store as the caller.
+    assert hcfg.duckdb_path == cfg.home / "hillstrom" / "warehouse.duckdb" and hcfg.tracking_uri == cfg.tracking_uri
     with get_warehouse(hcfg) as warehouse:
         assert sorted(warehouse.list_tables()) == ["customers", "messages", "sends"]
         types = warehouse.describe("customers")
