@@ -9,6 +9,7 @@ import mlflow
 from models.pyfunc import load_estimator
 from pipelines.config import HeraldConfig
 from pipelines.monitor import log_reference
+from pipelines.ope import evaluate_policy_offline
 from pipelines.registry import GateDecision, RegisteredModel, gate_challenger, register_challenger
 from pipelines.review import Review, model_card, review_model, save_group_plot, write_card
 from pipelines.evaluate import save_quality_plots
@@ -74,14 +75,16 @@ def gate_candidate(
     candidate = next(m for m in trained if m["name"] == challenger.estimator)
     estimator = load_estimator(candidate["estimator_path"])
     review = review_model(estimator, test, cfg.protected_attributes)
+    # The policy this model would run, valued off-policy on the held-out logged sends (DESIGN §5).
+    policy_value = evaluate_policy_offline(test, estimator.predict_proba, cfg.policy)
     decision = gate_challenger(cfg, run_id, challenger, test, baselines, review.max_group_auc_gap)
-    publish_review(cfg, run_id, challenger, estimator, ts, trained, review, decision)
+    publish_review(cfg, run_id, challenger, estimator, ts, trained, review, decision, policy_value)
     return decision
 
 
 def publish_review(
     cfg: HeraldConfig, run_id: str, challenger: RegisteredModel, estimator: Any, ts: TrainingSet,
-    trained: list[dict[str, Any]], review: Review, decision: GateDecision,
+    trained: list[dict[str, Any]], review: Review, decision: GateDecision, policy_value: dict[str, Any],
 ) -> None:
     """Log the model card and review plots with the version's run and set the card as its description."""
     client = connect(cfg)
@@ -93,6 +96,7 @@ def publish_review(
         metrics={m["name"]: m["metrics"] for m in trained},
         champion={"version": decision.champion_version, "auc": decision.champion_auc} if decision.champion_version else None,
         review=review, validation=version.tags.get("data_validation", "unknown"),
+        policy_value=_policy_value_lines(policy_value),
     )
     out = cfg.run_dir(run_id) / "review"
     card_path = write_card(card, out)
@@ -103,4 +107,22 @@ def publish_review(
         mlflow.log_dict(review.to_dict(), "review/review.json")
         mlflow.log_metrics({f"ablation_auc.{k}": v for k, v in review.ablation_auc.items()})
         mlflow.log_metric("max_group_auc_gap", review.max_group_auc_gap)
+        mlflow.log_dict(policy_value, "ope/policy_value.json")
+        mlflow.log_metrics({"ope.dr": policy_value["policy"]["dr"]["estimate"],
+                            "ope.logging": policy_value["logging"]["estimate"],
+                            "ope.improvement_low": policy_value["improvement_dr"]["ci_low"]})
+    client.set_model_version_tag(challenger.name, challenger.version, "ope.dr_value",
+                                 f"{policy_value['policy']['dr']['estimate']:.5f}")
     client.update_model_version(challenger.name, challenger.version, description=card)
+
+
+def _policy_value_lines(policy_value: dict[str, Any]) -> dict[str, str]:
+    """The off-policy figures as the model card prints them."""
+    def interval(entry: dict[str, float]) -> str:
+        return f"{entry['estimate']:.4f} [{entry['ci_low']:.4f}, {entry['ci_high']:.4f}]"
+
+    lines = {f"this model's policy ({name})": interval(entry) for name, entry in policy_value["policy"].items()}
+    lines["logging policy (on-policy)"] = interval(policy_value["logging"])
+    lines["DR improvement over logging"] = interval(policy_value["improvement_dr"])
+    lines["effective sample size"] = f"{policy_value['effective_sample_size']:.0f} of {policy_value['n_rows']} rows"
+    return lines
