@@ -62,7 +62,8 @@ def test_injected_drift_sends_one_alert_naming_only_drifted_features(monitored) 
     assert len(smtp_inbox) == 1 and len(webhook_inbox) == 1
     subject, body = smtp_inbox[0]
     assert "drift" in subject
-    assert {f for f in features if f in body} == drifted
+    drift_section = body.split("\nPerformance")[0].split("\nFairness")[0]
+    assert {f for f in features if f in drift_section} == drifted, body
     assert ".html" in body and "drift" in webhook_inbox[0][1]
     retrain = metrics[metrics["kind"] == "retrain"]
     assert len(retrain) == 1 and bool(pd.notna(retrain["computed_at"]).all())
