@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pipelines.config import load_config
+from pipelines.flows import common
 
 DAG_ID = "herald_monitoring"
 
-
-def start(dag_run_id: str, as_of: str) -> str:
-    from pipelines.tracking import dag_run
-
-    return dag_run(load_config(), DAG_ID, dag_run_id, tags={"as_of": as_of})
-
-
-def extract(dag_run_id: str, as_of: str) -> dict[str, Any]:
-    from pipelines.extract import extract_tables
-
-    return extract_tables(load_config(), dag_run_id, "monitoring", datetime.fromisoformat(as_of)).to_dict()
-
-
-def validate(dag_run_id: str, extracted: dict[str, Any], mlflow_run_id: str) -> dict[str, Any]:
-    from pipelines.validate import validate_extract
-
-    return validate_extract(load_config(), dag_run_id, extracted, mlflow_run_id=mlflow_run_id, purpose="monitoring")
+start = partial(common.start, DAG_ID)
+extract = partial(common.extract, "monitoring")
+validate = partial(common.validate, "monitoring")
 
 
 def drift(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:

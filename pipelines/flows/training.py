@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pipelines.config import load_config
+from pipelines.flows import common
 
 DAG_ID = "herald_training"
 
-
-def start(dag_run_id: str, as_of: str) -> str:
-    """Open (or find) the MLflow run that follows this DAG run; returns its id."""
-    from pipelines.tracking import dag_run
-
-    return dag_run(load_config(), DAG_ID, dag_run_id, tags={"as_of": as_of})
-
-
-def extract(dag_run_id: str, as_of: str) -> dict[str, Any]:
-    from pipelines.extract import extract_tables
-
-    return extract_tables(load_config(), dag_run_id, "training", datetime.fromisoformat(as_of)).to_dict()
-
-
-def validate(dag_run_id: str, extracted: dict[str, Any], mlflow_run_id: str) -> dict[str, Any]:
-    from pipelines.validate import validate_extract
-
-    return validate_extract(load_config(), dag_run_id, extracted, mlflow_run_id=mlflow_run_id)
+start = partial(common.start, DAG_ID)
+extract = partial(common.extract, "training")
+validate = partial(common.validate, "training")
 
 
 def build_features(dag_run_id: str, validated: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
