@@ -93,6 +93,13 @@ def herald_scoring() -> None:
 
     @task
     @herald_step
+    def check_inputs(plan: dict, champion: dict) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.check_inputs(plan, champion)
+
+    @task
+    @herald_step
     def summarize(run: dict[str, str], shard_results: list, budget: dict, segmented: dict) -> dict:
         from pipelines.flows import scoring
 
@@ -103,7 +110,9 @@ def herald_scoring() -> None:
     validated = validate(run, extract(run))
     champion = load_champion()
     plan = prepare(run, validated)
-    results = score_shard.partial(plan=plan, champion=champion).expand(shard=shards(plan))
+    shard_ids = shards(plan)
+    check_inputs(plan, champion) >> shard_ids
+    results = score_shard.partial(plan=plan, champion=champion).expand(shard=shard_ids)
     budget = allocate_budget(plan, champion, results)
     summarize(run, results, budget, segments(run, plan, champion))
 

@@ -157,6 +157,7 @@ class TabularPreprocessor:
 
     def describe_drift(self, rows: pd.DataFrame) -> dict[str, Any]:
         """Training/serving consistency: missing columns, unknown-category shares, out-of-range shares."""
+        rows = add_cross_features(rows)
         report: dict[str, Any] = {"missing_columns": [], "unknown_share": {}, "out_of_range_share": {}}
         for col in self.categorical:
             if col not in rows:

@@ -210,6 +210,11 @@ class HeraldConfig(BaseSettings):
     validation_volume_min_ratio: float = 0.5
     validation_volume_max_ratio: float = 3.0
 
+    # Training/serving consistency: a scoring run stops when more values than this are unknown
+    # categories or lie far outside the training range in any model input.
+    serving_max_unknown_share: float = 0.2
+    serving_max_out_of_range_share: float = 0.05
+
     scoring_shards: int = 4
     # Customers scored together in one model call: bounds a shard's memory, whatever the shard's size.
     scoring_batch_customers: int = 250

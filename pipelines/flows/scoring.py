@@ -29,6 +29,15 @@ def prepare(dag_run_id: str, validated: dict[str, Any], as_of: str) -> dict[str,
     return prepare_scoring(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of)).to_dict()
 
 
+def check_inputs(plan: dict[str, Any], champion: dict[str, str]) -> dict[str, Any]:
+    """Stop before scoring if today's rows are not what the champion was trained on."""
+    from pipelines.registry import RegisteredModel
+    from pipelines.score import ScoringPlan
+    from pipelines.serving_check import check_serving_inputs
+
+    return check_serving_inputs(load_config(), ScoringPlan(**plan), RegisteredModel(**champion))
+
+
 def score_shard(dag_run_id: str, shard: int, plan: dict[str, Any], champion: dict[str, str]) -> dict[str, int]:
     from pipelines.registry import RegisteredModel
     from pipelines.score import ScoringPlan

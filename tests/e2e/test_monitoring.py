@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,12 +11,10 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "monitoring"))
-from conftest import smtp_inbox, webhook_inbox  # noqa: E402,F401 - shared local receivers
 
 
 @pytest.fixture
-def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webhook_inbox):  # noqa: F811
+def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webhook_inbox):
     monkeypatch.setenv("HERALD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HERALD_WORLD__SIZE", "tiny")
     # One breached run is enough to exercise the retraining trigger here.

@@ -1,0 +1,70 @@
+"""Fixtures every test folder may use: real local alert receivers (SMTP and HTTP) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox(list):
+    """Messages a local receiver got, as (subject, body) pairs."""
+
+    port: int
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            msg = message_from_bytes(envelope.content)
+            part = next((p for p in msg.walk() if p.get_content_maintype() == "text"), msg)
+            inbox.append((str(msg["Subject"]), part.get_payload(decode=True).decode(errors="replace")))
+            return "250 OK"
+
+    inbox.port = _free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def webhook_inbox() -> Iterator[Inbox]:
+    """A real HTTP server on 127.0.0.1 that keeps every JSON body POSTed to it."""
+    inbox = Inbox()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            inbox.append((self.path, payload["text"]))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    inbox.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield inbox
+    server.shutdown()
+    server.server_close()
