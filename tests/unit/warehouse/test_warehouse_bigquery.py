@@ -334,7 +334,9 @@ def test_replace_run_drops_staging_even_when_the_swap_fails() -> None:
 
 # ---- credentials and imports --------------------------------------------------------------
 def test_without_airflow_credentials_fall_back_to_adc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "airflow", None)  # makes `import airflow…` fail fast, as where it is absent
+    # A None entry makes that exact import fail fast, as where the Google provider is absent; blocking
+    # the top-level `airflow` instead breaks namespace packages other tests have already imported.
+    monkeypatch.setitem(sys.modules, "airflow.providers.google.common.hooks.base_google", None)
     assert airflow_credentials("google_cloud_default") == (None, None)
     assert airflow_credentials(None) == (None, None)
 
