@@ -36,6 +36,8 @@ class DeepConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-2
     patience: int = 2
+    wide: bool = False  # wide & deep: linear logit terms straight from the tabular columns
+    schedule: str = "constant"  # learning rate over training: constant, onecycle or cosine
     seed: int = 7
     threads: int = 1  # tiny ops: one thread avoids OpenMP spin-waits that cost 10-100× on 2 busy cores
     sequence: bool = True
@@ -87,7 +89,7 @@ class DeepResponse:
         enc_train = featurizer.encode(train, with_label=True)
         enc_valid = featurizer.encode(valid, with_label=True) if valid is not None and len(valid) else None
         self.arch = self._architecture()
-        module = ResponseModule(self.arch, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        module = ResponseModule(self.arch, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule)
         module.start_at_rate(float(train["label"].mean()))
         keep = _KeepBest()
         callbacks: list[Callback] = [keep]
@@ -123,6 +125,7 @@ class DeepResponse:
             "context_cards": f.cardinalities("context"), "context_numeric": f.n_numeric("context"),
             "sequence": (len(vocab.types), len(vocab.categories)) if f.modalities["sequence"] and vocab else None,
             "reviews": f.modalities["reviews"], "text": f.modalities["text"], "images": f.modalities["images"],
+            "wide": cfg.wide,
         }
 
     # ---- prediction -----------------------------------------------------------------------

@@ -10,16 +10,18 @@ from torch import nn
 from torchmetrics.classification import BinaryAUROC
 
 from models.components.head import FusionHead
+from models.components.tabular import WideLinear
 from models.components.towers import ContextEncoder, CustomerTower, MessageTower
 
 
 class ResponseModule(pl.LightningModule):
     """P(response) from the factorised towers; BCE loss, AdamW, validation AUC."""
 
-    def __init__(self, arch: dict[str, Any], lr: float = 2e-3, weight_decay: float = 1e-4) -> None:
+    def __init__(self, arch: dict[str, Any], lr: float = 2e-3, weight_decay: float = 1e-4,
+                 schedule: str = "constant") -> None:
         super().__init__()
         self.arch = arch
-        self.lr, self.weight_decay = lr, weight_decay
+        self.lr, self.weight_decay, self.schedule = lr, weight_decay, schedule
         dim, part, drop = arch["hidden"], arch["part_dim"], arch["dropout"]
         self.customer = CustomerTower(arch["customer_cards"], arch["customer_numeric"], dim,
                                       sequence=arch["sequence"], reviews=arch["reviews"],
@@ -28,6 +30,13 @@ class ResponseModule(pl.LightningModule):
                                     text=arch["text"], images=arch["images"], part_dim=part, dropout=drop)
         self.context = ContextEncoder(arch["context_cards"], arch["context_numeric"], arch["context_dim"])
         self.head = FusionHead(dim, dim, arch["context_dim"], arch["head_hidden"], drop)
+        # Wide & deep: linear terms straight from each side's tabular columns, added to the logit
+        # (customer and message terms once per customer/message, like the towers).
+        self.wide = nn.ModuleDict({
+            "customer": WideLinear(arch["customer_cards"], arch["customer_numeric"]),
+            "message": WideLinear(arch["message_cards"], arch["message_numeric"]),
+            "context": WideLinear(arch["context_cards"], arch["context_numeric"]),
+        }) if arch.get("wide", False) else None
         self.loss = nn.BCEWithLogitsLoss()
         self.val_auc = BinaryAUROC()
         self.history: list[dict[str, float]] = []
@@ -43,8 +52,16 @@ class ResponseModule(pl.LightningModule):
         customers = self.customer(batch)
         messages = self.message(batch) if batch["msg_idx"].numel() and int(batch["msg_idx"].max()) >= 0 else \
             customers.new_zeros((0, self.arch["hidden"]))
-        return self.head(customers[batch["cust_idx"]], self.message.per_row(messages, batch["msg_idx"]),
-                         self.context(batch))
+        logit = self.head(customers[batch["cust_idx"]], self.message.per_row(messages, batch["msg_idx"]),
+                          self.context(batch))
+        if self.wide is not None:
+            logit = logit + self.wide["customer"](batch["c_cats"], batch["c_nums"])[batch["cust_idx"]]
+            logit = logit + self.wide["context"](batch["x_cats"], batch["x_nums"])
+            msg_idx = batch["msg_idx"]
+            if "m_cats" in batch and batch["m_cats"].shape[0]:
+                per_message = self.wide["message"](batch["m_cats"], batch["m_nums"])
+                logit = logit + torch.cat([per_message.new_zeros(1), per_message])[msg_idx + 1]  # hold-out: 0
+        return logit
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch), batch["label"])
@@ -72,5 +89,16 @@ class ResponseModule(pl.LightningModule):
         })
         self._train_losses = []
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.schedule == "constant":
+            return optimizer
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        if self.schedule == "onecycle":
+            scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=total,
+                                                                 pct_start=0.15)
+        elif self.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=self.lr * 0.02)
+        else:
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -33,20 +33,15 @@ from pipelines.warehouse.contract import INPUT_TABLES
 
 log = logging.getLogger(__name__)
 
-# Defaults of settings HeraldConfig may carry (read with getattr so older configs keep working).
-DEFAULTS: dict[str, float] = {
-    "validation_max_rejected_share": 0.01,
-    "validation_max_event_age_days": 2.0,
-    "validation_volume_min_ratio": 0.5,
-    "validation_volume_max_ratio": 3.0,
-}
+# The gate's thresholds, all fields of HeraldConfig (reported with every result).
+THRESHOLDS = (
+    "validation_max_rejected_share",
+    "validation_max_event_age_days",
+    "validation_volume_min_ratio",
+    "validation_volume_max_ratio",
+)
 FRESHNESS_PURPOSES = ("scoring", "monitoring")
 MAX_MESSAGE_LINES = 20
-
-
-def setting(cfg: HeraldConfig, name: str) -> float:
-    """A validation threshold from the config, or its default."""
-    return float(getattr(cfg, name, DEFAULTS[name]))
 
 
 def last_counts_path(cfg: HeraldConfig) -> Path:
@@ -89,7 +84,7 @@ def validate_extract(
         rules["messages"].append(checks.images_decode(frames["messages"], cfg.assets_dir, remote))
 
     # Classify every rule, then quarantine row-rule breakers of tables whose structure is sound.
-    max_share = setting(cfg, "validation_max_rejected_share")
+    max_share = cfg.validation_max_rejected_share
     broken_rows: dict[str, dict[int, list[str]]] = {}
     for name, table_rules in rules.items():
         structure_ok = all(r.success for r in table_rules if r.level == "structure")
@@ -110,13 +105,13 @@ def validate_extract(
 
     kept_frames = {n: f.drop(index=list(broken_rows.get(n, {}))) for n, f in frames.items()}
     if purpose in FRESHNESS_PURPOSES and "events" not in unusable.get("events", set()):
-        fresh = checks.freshness(kept_frames.get("events"), as_of, setting(cfg, "validation_max_event_age_days"))
+        fresh = checks.freshness(kept_frames.get("events"), as_of, cfg.validation_max_event_age_days)
         fresh.outcome = "passed" if fresh.success else "failed"
         rules.setdefault("events", []).append(fresh)
     previous = checks.load_last_counts(last_counts_path(cfg), purpose)
     rows_in = {n: len(f) for n, f in frames.items()}
-    for rule in checks.volume(rows_in, previous, setting(cfg, "validation_volume_min_ratio"),
-                              setting(cfg, "validation_volume_max_ratio")):
+    for rule in checks.volume(rows_in, previous, cfg.validation_volume_min_ratio,
+                              cfg.validation_volume_max_ratio):
         rule.outcome = "passed" if rule.success else "failed"
         rules.setdefault(rule.table, []).append(rule)
 
@@ -147,7 +142,7 @@ def validate_extract(
     report = {
         "run_id": run_id, "purpose": purpose, "as_of": windows["as_of"], "passed": passed,
         "validated_at": datetime.now(timezone.utc).isoformat(), "parameters": {k: str(v) for k, v in params.items()},
-        "thresholds": {k: setting(cfg, k) for k in DEFAULTS}, "rejected_rows_written": n_rejected,
+        "thresholds": {k: getattr(cfg, k) for k in THRESHOLDS}, "rejected_rows_written": n_rejected,
         "failures": [r.line() for r in failures], "tables": tables, "paths": paths if passed else {},
     }
     report_paths = write_reports(cfg, run_id, report)

@@ -32,3 +32,28 @@ class TabularEncoder(nn.Module):
         if self.mlp is None:
             return cats.new_zeros((cats.shape[0], self.out_dim), dtype=torch.float32)
         return self.mlp(torch.cat(parts, dim=1))
+
+
+class WideLinear(nn.Module):
+    """The "wide" part of wide & deep: a linear logit term straight from the tabular columns.
+
+    One weight per category value (a 1-d embedding) plus one per numeric, so the model has at
+    least what logistic regression has without routing it through the towers' bottlenecks.
+    """
+
+    def __init__(self, cardinalities: list[int], n_numeric: int) -> None:
+        super().__init__()
+        self.embeddings = nn.ModuleList(nn.Embedding(c, 1) for c in cardinalities)
+        for emb in self.embeddings:
+            nn.init.zeros_(emb.weight)
+        self.numeric = nn.Linear(n_numeric, 1, bias=False) if n_numeric else None
+        if self.numeric is not None:
+            nn.init.zeros_(self.numeric.weight)
+
+    def forward(self, cats: torch.Tensor, nums: torch.Tensor) -> torch.Tensor:
+        out = cats.new_zeros(cats.shape[0], dtype=torch.float32)
+        for i, emb in enumerate(self.embeddings):
+            out = out + emb(cats[:, i]).squeeze(1)
+        if self.numeric is not None:
+            out = out + self.numeric(nums.clamp(-NUMERIC_CLIP, NUMERIC_CLIP)).squeeze(1)
+        return out
