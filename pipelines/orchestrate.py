@@ -28,8 +28,9 @@ def airflow_env(cfg: HeraldConfig) -> dict[str, str]:
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
         "HERALD_HOME": str(cfg.home),
-        # The DAG folder is on sys.path for DAG files; pipelines/ comes from the installed package.
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p),
+        # DAG files import their shared defaults from the DAG folder; Airflow's processors put it on
+        # sys.path, but not every CLI command does, so put it there explicitly.
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT / "dags"), str(REPO_ROOT), env.get("PYTHONPATH", "")) if p),
     })
     return env
 

@@ -64,9 +64,29 @@ def blocking_reason(
 
 def net_uplift(scored: pd.DataFrame, holdout_p: pd.Series, settings: PolicySettings) -> pd.DataFrame:
     """Add ``uplift`` (P(action) − P(hold-out)) and ``net`` (uplift − channel cost) to scored candidates."""
-    cost = scored["channel"].map(settings.channel_cost).fillna(0.0).to_numpy(dtype=float)
-    uplift = scored["p_response"].to_numpy(dtype=float) - scored["customer_id"].map(holdout_p).to_numpy(dtype=float)
-    return scored.assign(uplift=uplift, net=uplift - cost)
+    uplift, net, _, _ = _uplift_arrays(scored, holdout_p, settings)
+    return scored.assign(uplift=uplift, net=net)
+
+
+def _channel_cost(channels: pd.Series, settings: PolicySettings) -> np.ndarray:
+    """Per-row channel cost (0 for an unpriced or missing channel), looked up once per distinct channel."""
+    codes, names = pd.factorize(channels, sort=False)
+    cost = np.array([float(settings.channel_cost.get(n, 0.0)) for n in names] + [0.0], dtype=float)
+    return cost[codes]  # code −1 (missing) reads the trailing 0
+
+
+def _uplift_arrays(
+    scored: pd.DataFrame, holdout_p: pd.Series, settings: PolicySettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index]:
+    """(uplift, net, customer codes, customers in order of first appearance) of scored candidates.
+
+    The customer ids are hashed once (factorize) and the small hold-out series is aligned to
+    them, instead of mapping every candidate's id through it.
+    """
+    codes, customers = pd.factorize(scored["customer_id"], sort=False)
+    hold = holdout_p.reindex(customers).to_numpy(dtype=float)
+    uplift = scored["p_response"].to_numpy(dtype=float) - hold[codes]
+    return uplift, uplift - _channel_cost(scored["channel"], settings), codes, pd.Index(customers)
 
 
 def exploration_rate(settings: PolicySettings) -> float:
@@ -85,12 +105,11 @@ def choose_actions(
     sums to 1 over the K actions. The result also carries ``n_actions`` and the greedy action
     (``greedy_*``) so a later budget pass can recompute propensities.
     """
-    scored = net_uplift(scored, holdout_p, settings).reset_index(drop=True)
-    codes, customers = pd.factorize(scored["customer_id"], sort=False)
+    scored = scored.reset_index(drop=True)
+    uplift, net, codes, customers = _uplift_arrays(scored, holdout_p, settings)
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=len(customers))
     starts = np.r_[0, np.cumsum(counts)[:-1]]
-    net = scored["net"].to_numpy(dtype=float)
     # Best candidate per customer: sort by (customer, −net) and take each group's first row.
     by_net = np.lexsort((-net, codes))
     best = by_net[starts]
@@ -100,30 +119,35 @@ def choose_actions(
     explore = rng.random(len(customers)) < eps
     pick = np.floor(rng.random(len(customers)) * k).astype(np.int64)  # uniform over K, drawn for all: stable RNG use
     hold_p = holdout_p.reindex(customers).to_numpy(dtype=float)
+    ids = customers.to_numpy()
 
     # Greedy action per customer, as row index into ``scored`` (−1 = send nothing).
     greedy_row = np.where(greedy_sends, best, -1)
     explored_row = np.where(pick < counts, order[np.minimum(starts + pick, len(order) - 1)], -1)
     chosen = np.where(explore, explored_row, greedy_row)
-    out = _action_frame(scored, customers.to_numpy(), chosen, hold_p)
+    out = _action_frame(scored, uplift, ids, chosen, hold_p)
     out["policy"] = np.where(explore, EXPLORE, EXPLOIT)
     reason = np.where(chosen >= 0, None, np.where(explore, EXPLORE_HOLDOUT, BELOW_THRESHOLD))
     out["reason"] = reason.astype(object)
     out["propensity"] = eps / k + (1.0 - eps) * (chosen == greedy_row)
     out["n_actions"] = k
-    greedy = _action_frame(scored, customers.to_numpy(), greedy_row, hold_p)
+    greedy = _action_frame(scored, uplift, ids, greedy_row, hold_p)
     for col in ACTION_KEY:
         out[f"greedy_{col}"] = greedy[col].to_numpy()
     return out
 
 
-def _action_frame(scored: pd.DataFrame, customers: np.ndarray, rows: np.ndarray, hold_p: np.ndarray) -> pd.DataFrame:
+def _action_frame(
+    scored: pd.DataFrame, uplift: np.ndarray, customers: np.ndarray, rows: np.ndarray, hold_p: np.ndarray
+) -> pd.DataFrame:
     """Actions chosen per customer from row indices into ``scored`` (−1 = send nothing)."""
     sends = rows >= 0
     take = np.where(sends, rows, 0)
+    empty_grid = len(scored) == 0
 
     def col(name: str, empty: object) -> np.ndarray:
-        values = scored[name].to_numpy(dtype=object)[take] if len(scored) else np.full(len(rows), empty, dtype=object)
+        # Take the chosen rows first, then make them Python objects: only one value per customer is converted.
+        values = np.full(len(rows), empty, dtype=object) if empty_grid else scored[name].to_numpy()[take].astype(object)
         return np.where(sends, values, empty)
 
     return pd.DataFrame({
@@ -131,8 +155,8 @@ def _action_frame(scored: pd.DataFrame, customers: np.ndarray, rows: np.ndarray,
         "message_id": col("message_id", None),
         "channel": col("channel", None),
         "send_hour": col("send_hour", None),
-        "p_response": np.where(sends, scored["p_response"].to_numpy(dtype=float)[take] if len(scored) else 0.0, hold_p),
-        "uplift": np.where(sends, scored["uplift"].to_numpy(dtype=float)[take] if len(scored) else 0.0, 0.0),
+        "p_response": np.where(sends, 0.0 if empty_grid else scored["p_response"].to_numpy(dtype=float)[take], hold_p),
+        "uplift": np.where(sends, 0.0 if empty_grid else uplift[take], 0.0),
     })
 
 

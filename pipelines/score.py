@@ -211,6 +211,29 @@ def _model_inputs(frame: pd.DataFrame, scorer: Scorer, keys: tuple[str, ...]) ->
     return frame[keep]
 
 
+def _candidate_positions(
+    allowed: np.ndarray, n_messages: int, hours: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The grid of :func:`candidate_rows` as positions: (customer row, message row, send hour, channel index).
+
+    Same order: channel by channel (config order), then customer, message, hour. ``allowed`` is the
+    customer × channel consent matrix in config channel order.
+    """
+    hours_arr = np.asarray(hours, dtype=np.int64)
+    n_m, n_h = n_messages, len(hours_arr)
+    parts = []
+    for j in range(allowed.shape[1]):
+        who = np.flatnonzero(allowed[:, j])
+        if len(who) == 0 or n_m == 0 or n_h == 0:
+            continue
+        parts.append((np.repeat(who, n_m * n_h), np.tile(np.repeat(np.arange(n_m, dtype=np.int64), n_h), len(who)),
+                      np.tile(hours_arr, len(who) * n_m), np.full(len(who) * n_m * n_h, j, dtype=np.int64)))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    return tuple(np.concatenate(cols) for cols in zip(*parts))  # type: ignore[return-value]
+
+
 def score_batch(
     customers: pd.DataFrame, messages: pd.DataFrame, cfg: HeraldConfig, as_of: datetime, scorer: Scorer,
     rng: np.random.Generator,
@@ -231,17 +254,37 @@ def score_batch(
     empty_offers = pd.DataFrame()
     if open_customers.empty:
         return blocked_rows, empty_offers, 0
-    profiles = open_customers.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_customers])
-    grid = candidate_rows(open_customers, messages, cfg, as_of)
-    actions = pd.concat([holdout_rows(open_customers, as_of), grid], ignore_index=True)
-    fatigue = open_customers.set_index("customer_id")["recent_sends_7d"]
-    actions["recent_sends_7d"] = actions["customer_id"].map(fatigue).fillna(0).astype("int64").to_numpy()
-    rows = features.model_rows(actions, _model_inputs(profiles, scorer, ("customer_id",)),
-                               _model_inputs(messages, scorer, ("message_id",)))
-    p = np.asarray(scorer(rows), dtype=np.float64)
+    open_customers = open_customers.reset_index(drop=True)
     n_hold = len(open_customers)
-    holdout_p = pd.Series(p[:n_hold], index=open_customers["customer_id"].to_numpy())
-    grid["p_response"] = p[n_hold:]
+    cust_pos, msg_pos, hour, chan = _candidate_positions(allowed[is_open].to_numpy(dtype=bool), len(messages),
+                                                         allowed_send_hours(cfg.policy))
+    # Actions: every open customer's hold-out first, then the candidate grid (as holdout_rows + candidate_rows).
+    action_cust = np.concatenate([np.arange(n_hold, dtype=np.int64), cust_pos])
+    action_msg = np.concatenate([np.full(n_hold, -1, dtype=np.int64), msg_pos])
+    customer_ids = open_customers["customer_id"].to_numpy(dtype=object)
+    message_ids = messages["message_id"].to_numpy(dtype=object)
+    channels = np.asarray(list(cfg.channels), dtype=object)
+    grid_cust, grid_msg, grid_chan = customer_ids[cust_pos], message_ids[msg_pos], channels[chan]
+    as_of_ts = pd.Timestamp(as_of)
+    fatigue = pd.to_numeric(open_customers["recent_sends_7d"]).fillna(0).astype("int64").to_numpy()
+    actions = pd.DataFrame({
+        "customer_id": np.concatenate([customer_ids, grid_cust]),
+        "message_id": np.concatenate([np.full(n_hold, None, dtype=object), grid_msg]),
+        "channel": np.concatenate([np.full(n_hold, HOLDOUT_CHANNEL, dtype=object), grid_chan]),
+        "send_hour": np.concatenate([np.full(n_hold, as_of_ts.hour, dtype=np.int64), hour]),
+        "weekday": np.full(len(action_cust), as_of_ts.weekday(), dtype=np.int64),
+        "recent_sends_7d": fatigue[action_cust],
+    })
+    profiles = open_customers.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_customers])
+    # Positional takes, not key merges: same raw model rows as features.model_rows, without hashing ids.
+    rows = features.model_rows_at(actions, _model_inputs(profiles, scorer, ("customer_id",)), action_cust,
+                                  _model_inputs(messages, scorer, ("message_id",)), action_msg)
+    p = np.asarray(scorer(rows), dtype=np.float64)
+    del rows, actions
+    holdout_p = pd.Series(p[:n_hold], index=customer_ids)
+    grid = pd.DataFrame({"customer_id": grid_cust, "message_id": grid_msg, "send_hour": hour, "channel": grid_chan,
+                         "weekday": np.full(len(cust_pos), as_of_ts.weekday(), dtype=np.int64),
+                         "p_response": p[n_hold:]})
     decided = choose_actions(grid, holdout_p, cfg.policy, rng)
     offers = empty_offers
     budget = cfg.policy.campaign_budget_per_run
