@@ -36,7 +36,8 @@ class DeepConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-2
     patience: int = 2
-    wide: bool = False  # wide & deep: linear logit terms straight from the tabular columns
+    ensemble: int = 1  # models trained with seeds seed, seed+1, ...; predictions are their mean
+    wide: bool = True  # wide & deep: linear logit terms straight from the tabular columns
     schedule: str = "constant"  # learning rate over training: constant, onecycle or cosine
     seed: int = 7
     threads: int = 1  # tiny ops: one thread avoids OpenMP spin-waits that cost 10-100× on 2 busy cores
@@ -76,6 +77,7 @@ class DeepResponse:
     history: list[dict[str, float]] = field(default_factory=list)
     fit_seconds: float = float("nan")
     module: ResponseModule | None = None
+    members: list[ResponseModule] = field(default_factory=list)  # further seeds of an ensemble
 
     # ---- training --------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> DeepResponse:
@@ -89,8 +91,19 @@ class DeepResponse:
         enc_train = featurizer.encode(train, with_label=True)
         enc_valid = featurizer.encode(valid, with_label=True) if valid is not None and len(valid) else None
         self.arch = self._architecture()
+        rate = float(train["label"].mean())
+        # Members of a seed ensemble differ only in seed (initialisation and batch order).
+        members = [self._train_one(cfg.seed + i, rate, enc_train, enc_valid) for i in range(max(cfg.ensemble, 1))]
+        self.module, self.members = members[0], members[1:]
+        self.history = list(self.module.history)
+        self.fit_seconds = time.perf_counter() - started
+        return self
+
+    def _train_one(self, seed: int, rate: float, enc_train: EncodedRows, enc_valid: EncodedRows | None) -> ResponseModule:
+        cfg = self.config
+        pl.seed_everything(seed, workers=True, verbose=False)
         module = ResponseModule(self.arch, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule)
-        module.start_at_rate(float(train["label"].mean()))
+        module.start_at_rate(rate)
         keep = _KeepBest()
         callbacks: list[Callback] = [keep]
         if enc_valid is not None:
@@ -104,14 +117,11 @@ class DeepResponse:
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            trainer.fit(module, datamodule=ResponseDataModule(enc_train, enc_valid, cfg.batch_size, cfg.seed))
+            trainer.fit(module, datamodule=ResponseDataModule(enc_train, enc_valid, cfg.batch_size, seed))
         if keep.state is not None:
             module.load_state_dict(keep.state)
         module.eval()
-        self.module = module
-        self.history = list(module.history)
-        self.fit_seconds = time.perf_counter() - started
-        return self
+        return module
 
     def _architecture(self) -> dict[str, Any]:
         cfg, f = self.config, self.featurizer
@@ -149,31 +159,41 @@ class DeepResponse:
         assert self.module is not None
         out = np.empty(len(encoded), dtype=np.float64)
         sampler = CustomerBatchSampler(encoded.rows["cust_idx"], batch_size, shuffle=False)
-        self.module.eval()
+        modules = [self.module, *self.members]
         with torch.inference_mode():
             for ids in sampler:
                 index = torch.as_tensor(ids)
-                out[index.numpy()] = torch.sigmoid(self.module(gather(encoded, index))).double().numpy()
+                batch = gather(encoded, index)
+                p = sum(torch.sigmoid(m.eval()(batch)).double() for m in modules) / len(modules)
+                out[index.numpy()] = p.numpy()
         return out
 
     # ---- pickling -------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         # Weights travel as a state dict; the Lightning module (and its trainer) is rebuilt on load.
-        state = {k: v for k, v in self.__dict__.items() if k != "module"}
-        state["state_dict"] = {k: v.detach().clone() for k, v in self.module.state_dict().items()} if self.module else None
+        state = {k: v for k, v in self.__dict__.items() if k not in ("module", "members")}
+        state["state_dict"] = _weights(self.module) if self.module else None
+        state["member_state_dicts"] = [_weights(m) for m in self.members]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         weights = state.pop("state_dict", None)
+        member_weights = state.pop("member_state_dicts", [])
         self.__dict__.update(state)
-        self.module = None
-        if weights is not None:
-            self.module = ResponseModule(self.arch, lr=self.config.lr, weight_decay=self.config.weight_decay)
-            self.module.load_state_dict(weights)
-            self.module.eval()
+        self.module = self._rebuild(weights) if weights is not None else None
+        self.members = [self._rebuild(w) for w in member_weights]
+
+    def _rebuild(self, weights: dict[str, torch.Tensor]) -> ResponseModule:
+        module = ResponseModule(self.arch, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        module.load_state_dict(weights)
+        return module.eval()
 
     def params(self) -> dict[str, Any]:
         """Flat parameters for MLflow: the config plus the modalities that ended up on."""
         return {**{k: v for k, v in asdict(self.config).items() if v is not None},
                 **{f"modality_{k}": v for k, v in self.modalities.items()}}
+
+
+def _weights(module: ResponseModule) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}

@@ -111,6 +111,10 @@ class DeepSettings(BaseModel):
     hidden: int = 64
     head_hidden: int = 128
     seq_hidden: int = 32
+    # Wide & deep: linear logit terms straight from the tabular columns beside the towers.
+    wide: bool = True
+    # Seeds averaged at prediction time (each one a full fit: fit time grows linearly).
+    ensemble: int = 1
     sequence: bool = True
     reviews: bool = True
     text: bool = True

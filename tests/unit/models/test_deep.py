@@ -99,3 +99,15 @@ def test_real_minilm_embeddings(tmp_path: Path, real_minilm: None) -> None:
     np.testing.assert_array_equal(vectors[0], vectors[2])
     again, _ = TextEmbedder(tmp_path).embed(["Great shoes | cheap"])  # served from the disk cache
     np.testing.assert_allclose(again[0], vectors[0])
+
+
+def test_wide_seed_ensemble_round_trip(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path) -> None:
+    train, valid, test = splits
+    fast_config.wide, fast_config.ensemble, fast_config.schedule = True, 2, "onecycle"
+    model = fit(train, valid, fast_config)
+    assert model.module is not None and len(model.members) == 1 and model.module.wide is not None
+    p = model.predict_proba(test)
+    assert np.all((p > 0) & (p < 1))
+    loaded = joblib.load(save_estimator(model, tmp_path / "deep.joblib"))
+    assert len(loaded.members) == 1
+    np.testing.assert_allclose(loaded.predict_proba(test), p, rtol=1e-6)
