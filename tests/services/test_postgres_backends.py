@@ -40,7 +40,10 @@ def test_mlflow_registry_with_a_postgres_backend(postgres_database: str, tmp_pat
     assert str(client.get_model_version_by_alias(cfg.model_name, CHAMPION).version) == registered.version
     import mlflow
 
-    model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@{CHAMPION}")
+    # Resolve the alias with this registry's own client: MLflow's process-wide URIs may point at
+    # another test's store by now, and `models:/` URIs resolve through them.
+    champion = client.get_model_version_by_alias(cfg.model_name, CHAMPION)
+    model = mlflow.pyfunc.load_model(client.get_model_version_download_uri(cfg.model_name, champion.version))
     from pipelines.registry import predict_served
 
     assert predict_served(model, rows.head(10)).shape == (10,)
