@@ -3,50 +3,63 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
-def test_mlflow_registry_with_a_postgres_backend(postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register, alias and load a Herald model with MLflow's tracking store on PostgreSQL."""
-    monkeypatch.setenv("HERALD_HOME", str(tmp_path))
-    monkeypatch.setenv("HERALD_MLFLOW_TRACKING_URI", postgres_database)
-    from mlflow.tracking import MlflowClient
+REGISTRY_ROUND_TRIP = """
+import sys
+from pathlib import Path
 
-    from models.baselines import LogisticResponse
-    from models.preprocessing import TabularPreprocessor
-    from models.pyfunc import save_estimator
-    from pipelines.config import load_config
-    from pipelines.registry import CHAMPION, register_challenger
-    from pipelines.tracking import dag_run
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
 
-    cfg = load_config()
-    rng = np.random.default_rng(0)
-    rows = pd.DataFrame({"message_id": ["m1"] * 400, "channel": rng.choice(["email", "push"], 400),
-                         "signal": rng.normal(size=400)})
-    rows["label"] = (rows["signal"] + rng.normal(size=400) > 1).astype(int)
-    path = save_estimator(LogisticResponse(TabularPreprocessor.fit(rows)).fit(rows), tmp_path / "m.joblib")
-    # The pyfunc's artifacts go to a local folder; the experiment lives in PostgreSQL.
-    client = MlflowClient(postgres_database)
-    client.create_experiment(cfg.mlflow_experiment, artifact_location=(tmp_path / "artifacts").as_uri())
-    registered = register_challenger(cfg, dag_run(cfg, "herald_training", "pg-run"), str(path), "logreg", rows)
-    client.set_registered_model_alias(cfg.model_name, CHAMPION, registered.version)
-    assert str(client.get_model_version_by_alias(cfg.model_name, CHAMPION).version) == registered.version
-    import mlflow
+from models.baselines import LogisticResponse
+from models.preprocessing import TabularPreprocessor
+from models.pyfunc import save_estimator
+from pipelines.config import load_config
+from pipelines.registry import CHAMPION, predict_served, register_challenger
+from pipelines.tracking import dag_run
 
-    # Resolve the alias with this registry's own client: MLflow's process-wide URIs may point at
-    # another test's store by now, and `models:/` URIs resolve through them.
-    champion = client.get_model_version_by_alias(cfg.model_name, CHAMPION)
-    model = mlflow.pyfunc.load_model(client.get_model_version_download_uri(cfg.model_name, champion.version))
-    from pipelines.registry import predict_served
+home, store = Path(sys.argv[1]), sys.argv[2]
+cfg = load_config()
+rng = np.random.default_rng(0)
+rows = pd.DataFrame({"message_id": ["m1"] * 400, "channel": rng.choice(["email", "push"], 400),
+                     "signal": rng.normal(size=400)})
+rows["label"] = (rows["signal"] + rng.normal(size=400) > 1).astype(int)
+path = save_estimator(LogisticResponse(TabularPreprocessor.fit(rows)).fit(rows), home / "m.joblib")
+client = MlflowClient(store)
+# Runs and the registry live in PostgreSQL; the pyfunc's files go to a local artifact folder.
+client.create_experiment(cfg.mlflow_experiment, artifact_location=(home / "artifacts").as_uri())
+registered = register_challenger(cfg, dag_run(cfg, "herald_training", "pg-run"), str(path), "logreg", rows)
+client.set_registered_model_alias(cfg.model_name, CHAMPION, registered.version)
+assert str(client.get_model_version_by_alias(cfg.model_name, CHAMPION).version) == registered.version
+model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@{CHAMPION}")
+assert predict_served(model, rows.head(10)).shape == (10,)
+print("registry round trip ok")
+"""
 
-    assert predict_served(model, rows.head(10)).shape == (10,)
+
+def test_mlflow_registry_with_a_postgres_backend(postgres_database: str, tmp_path: Path) -> None:
+    """Register, alias and load a Herald model with MLflow's tracking store and registry on PostgreSQL.
+
+    Runs in its own interpreter, as an Airflow task does: MLflow's tracking URI is process-wide.
+    """
+    env = {**os.environ, "HERALD_HOME": str(tmp_path), "HERALD_MLFLOW_TRACKING_URI": postgres_database}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("MLFLOW_REGISTRY_URI", None)
+    done = subprocess.run([sys.executable, "-c", REGISTRY_ROUND_TRIP, str(tmp_path), postgres_database],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "registry round trip ok" in done.stdout
 
 
 def test_airflow_metadata_on_postgres_parses_herald_dags(postgres_database: str, tmp_path: Path) -> None:
