@@ -43,6 +43,20 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+def airflow_gcp_credentials(conn_id: str) -> tuple[Any, str | None]:
+    """Credentials and project of an Airflow Google connection; (None, None) means use ADC."""
+    try:
+        from airflow.exceptions import AirflowNotFoundException
+        from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+    except ImportError:  # the Google provider is only needed where the warehouse is BigQuery
+        return None, None
+    try:
+        credentials, project = GoogleBaseHook(gcp_conn_id=conn_id).get_credentials_and_project_id()
+    except AirflowNotFoundException:
+        return None, None
+    return credentials, project or None
+
+
 def herald_step(fn: F) -> F:
     """Fail the task at once, without retries, when the error is one a person must fix.
 
@@ -55,7 +69,10 @@ def herald_step(fn: F) -> F:
         from airflow.exceptions import AirflowFailException
 
         from pipelines.errors import HeraldError
+        from pipelines.warehouse.credentials import set_credentials_provider
 
+        # BigQuery credentials come from the Airflow connection named in config (google_cloud_default).
+        set_credentials_provider(airflow_gcp_credentials)
         try:
             return fn(*args, **kwargs)
         except HeraldError as exc:

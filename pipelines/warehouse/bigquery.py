@@ -17,6 +17,7 @@ from google.cloud import bigquery
 
 from pipelines.errors import WarehouseError
 from pipelines.warehouse import contract
+from pipelines.warehouse.credentials import connection_credentials
 from pipelines.warehouse.base import Warehouse, WriteMode
 from pipelines.warehouse.frames import arrow_to_pandas, plain_value, with_run_filter
 from pipelines.warehouse.sql import parameter_names, read_query
@@ -31,30 +32,9 @@ _MISSING_FIELD = re.compile(r"Name (\w+) not found inside (\w+)")
 
 
 # ---- credentials -----------------------------------------------------------------------
-def airflow_credentials(gcp_conn_id: str | None) -> tuple[Any, str | None]:
-    """Credentials and project of the Airflow connection, or (None, None) where Airflow's Google provider is absent.
-
-    Imported here, not at module level: pipelines/ must run (and be tested) without Airflow.
-    """
-    if not gcp_conn_id:
-        return None, None
-    try:
-        from airflow.exceptions import AirflowNotFoundException
-        from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
-    except ImportError:
-        return None, None
-    try:
-        credentials, project = GoogleBaseHook(gcp_conn_id=gcp_conn_id).get_credentials_and_project_id()
-    except AirflowNotFoundException:
-        # Outside a configured Airflow (CLI, notebooks) the connection may not exist: fall back to ADC.
-        log.info("Airflow connection %s not found; using Application Default Credentials", gcp_conn_id)
-        return None, None
-    return credentials, project or None
-
-
 def _make_client(project: str | None, location: str, credentials: Any, gcp_conn_id: str | None) -> bigquery.Client:
     if credentials is None:
-        credentials, conn_project = airflow_credentials(gcp_conn_id)
+        credentials, conn_project = connection_credentials(gcp_conn_id)
         project = project or conn_project
     try:
         # credentials=None lets the client use Application Default Credentials.

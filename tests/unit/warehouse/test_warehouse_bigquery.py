@@ -6,8 +6,6 @@ import ast
 import datetime as dt
 import json
 import re
-import sys
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ import pipelines.warehouse
 from pipelines.config import HeraldConfig
 from pipelines.errors import WarehouseError
 from pipelines.warehouse import get_warehouse
-from pipelines.warehouse.bigquery import BigQueryWarehouse, airflow_credentials, query_parameter
+from pipelines.warehouse.bigquery import BigQueryWarehouse, query_parameter
+from pipelines.warehouse.credentials import connection_credentials, set_credentials_provider
 from pipelines.warehouse.sql import read_query
 
 UTC = dt.timezone.utc
@@ -333,40 +332,18 @@ def test_replace_run_drops_staging_even_when_the_swap_fails() -> None:
 
 
 # ---- credentials and imports --------------------------------------------------------------
-def test_without_airflow_credentials_fall_back_to_adc(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A None entry makes that exact import fail fast, as where the Google provider is absent; blocking
-    # the top-level `airflow` instead breaks namespace packages other tests have already imported.
-    monkeypatch.setitem(sys.modules, "airflow.providers.google.common.hooks.base_google", None)
-    assert airflow_credentials("google_cloud_default") == (None, None)
-    assert airflow_credentials(None) == (None, None)
+def test_without_a_provider_credentials_fall_back_to_adc() -> None:
+    set_credentials_provider(None)
+    assert connection_credentials("google_cloud_default") == (None, None)
+    assert connection_credentials(None) == (None, None)
 
 
-def test_airflow_connection_supplies_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    class NotFound(Exception):
-        pass
-
-    class Hook:
-        def __init__(self, gcp_conn_id: str) -> None:
-            self.conn_id = gcp_conn_id
-
-        def get_credentials_and_project_id(self) -> tuple[Any, str]:
-            if self.conn_id == "missing":
-                raise NotFound(self.conn_id)
-            return f"creds-of-{self.conn_id}", "conn-project"
-
-    fakes = {
-        "airflow": types.ModuleType("airflow"),
-        "airflow.exceptions": types.SimpleNamespace(AirflowNotFoundException=NotFound),
-        "airflow.providers": types.ModuleType("airflow.providers"),
-        "airflow.providers.google": types.ModuleType("airflow.providers.google"),
-        "airflow.providers.google.common": types.ModuleType("airflow.providers.google.common"),
-        "airflow.providers.google.common.hooks": types.ModuleType("airflow.providers.google.common.hooks"),
-        "airflow.providers.google.common.hooks.base_google": types.SimpleNamespace(GoogleBaseHook=Hook),
-    }
-    for name, module in fakes.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    assert airflow_credentials("gcp") == ("creds-of-gcp", "conn-project")
-    assert airflow_credentials("missing") == (None, None)  # no such connection: Application Default Credentials
+def test_registered_provider_supplies_credentials() -> None:
+    set_credentials_provider(lambda conn_id: (f"creds-of-{conn_id}", "conn-project"))
+    try:
+        assert connection_credentials("gcp") == ("creds-of-gcp", "conn-project")
+    finally:
+        set_credentials_provider(None)
 
 
 def test_factory_builds_bigquery_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
