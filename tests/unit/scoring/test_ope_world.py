@@ -36,7 +36,9 @@ def test_true_value_lies_in_the_intervals_in_most_seeds(tiny_world: TinyWorld, l
         return 0.8 * p
 
     settings = tiny_world.cfg.policy
-    seeds = range(6)
+    # The tiny world is dated from "now", so its data differs per run; with 10 seeds and 90% intervals a
+    # well-behaved estimator covers at least 6 times except in about 1-3% of runs (6 seeds and >= 4 failed ~10%).
+    seeds = range(10)
     hits = {"ips": 0, "snips": 0, "dr": 0}
     for seed in seeds:
         rows = logged.copy()
@@ -50,7 +52,7 @@ def test_true_value_lies_in_the_intervals_in_most_seeds(tiny_world: TinyWorld, l
         for name, r in evaluate(replay.bandit, n_boot=200, confidence=0.9, seed=seed).items():
             hits[name] += r["ci_low"] <= true_value <= r["ci_high"]
     for name, hit in hits.items():
-        assert hit >= 4, f"{name} covered the true value in {hit} of {len(seeds)} seeds"
+        assert hit >= 6, f"{name} covered the true value in {hit} of {len(seeds)} seeds"
 
 
 def test_offline_evaluation_reports_policy_against_logging(tiny_world: TinyWorld, logged: pd.DataFrame) -> None:
