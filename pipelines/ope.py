@@ -1,4 +1,4 @@
-"""Off-policy evaluation: IPS, self-normalised IPS and doubly robust policy values from logged sends, with bootstrap CIs."""
+"""Off-policy evaluation: IPS, self-normalised IPS and doubly robust policy values from logged sends, with BCa bootstrap CIs."""
 
 from __future__ import annotations
 
@@ -70,7 +70,14 @@ def estimate(data: LoggedBandit, estimator: str) -> float:
 def bootstrap_ci(
     data: LoggedBandit, estimator: str, n_boot: int = 200, confidence: float = 0.9, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval over logged rows (resampled with replacement)."""
+    """Bias-corrected and accelerated (BCa) bootstrap interval over logged rows.
+
+    Importance-weighted rewards are strongly right-skewed (a rare large weight times a rare
+    conversion), where plain percentile intervals sit too low and under-cover; BCa shifts the
+    percentiles by the resamples' median bias and the statistic's skewness (Efron, 1987). The
+    acceleration comes from the estimator's influence values, exact for a mean and first-order
+    for the self-normalised ratio, so it costs O(n) instead of a jackknife's O(n²).
+    """
     num, den = _terms(data, estimator)
     n = len(num)
     if n == 0:
@@ -86,8 +93,34 @@ def bootstrap_ci(
         else:
             d = den[idx].sum(axis=1)
             values[start:stop] = np.where(d > 0, num[idx].sum(axis=1) / np.where(d > 0, d, 1.0), np.nan)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    theta = estimate(data, estimator)
+    if den is None:
+        influence = num - theta
+    else:
+        influence = (num - theta * den) / max(float(den.mean()), 1e-12)
     alpha = (1.0 - confidence) / 2.0
-    return float(np.nanquantile(values, alpha)), float(np.nanquantile(values, 1.0 - alpha))
+    low_q, high_q = _bca_quantiles(values, theta, influence, alpha)
+    return float(np.quantile(values, low_q)), float(np.quantile(values, high_q))
+
+
+def _bca_quantiles(values: np.ndarray, theta: float, influence: np.ndarray, alpha: float) -> tuple[float, float]:
+    """The BCa-adjusted lower and upper quantile levels; plain percentiles when undefined."""
+    from scipy.stats import norm
+
+    below = (np.sum(values < theta) + 0.5 * np.sum(values == theta)) / len(values)
+    if not 0.0 < below < 1.0 or not np.isfinite(theta):
+        return alpha, 1.0 - alpha
+    z0 = float(norm.ppf(below))
+    spread = float(np.sum(influence**2))
+    accel = float(np.sum(influence**3) / (6.0 * spread**1.5)) if spread > 0 else 0.0
+    levels = []
+    for a in (alpha, 1.0 - alpha):
+        z = z0 + float(norm.ppf(a))
+        levels.append(float(norm.cdf(z0 + z / (1.0 - accel * z))))
+    return levels[0], levels[1]
 
 
 def evaluate(
@@ -131,8 +164,8 @@ def replay_target_policy(test_rows: pd.DataFrame, predict_fn: PredictFn, setting
                          max_rows: int | None = None, seed: int = 0) -> TargetPolicyLog:
     """Score every allowed action of each logged context and derive the target policy's probabilities.
 
-    Candidates per context are the messages seen in the log × the context's consented logged
-    channels × allowed send hours, plus sending nothing, as in scoring. The greedy action is the
+    Candidates per context are the messages seen in the log that were active that day × the
+    context's consented logged channels × allowed send hours, plus sending nothing, as in scoring. The greedy action is the
     best uplift net of channel cost if it clears the threshold, else nothing; exploration spreads
     ε over the K actions, as the deployed policy does.
     """
@@ -204,8 +237,25 @@ def _candidates(ctx: pd.DataFrame, context_cols: list[str], catalogue: pd.DataFr
         grid["channel"] = channel
         grid["is_holdout"] = False
         parts.append(grid)
-    cand = pd.concat(parts, ignore_index=True)
-    return cand.merge(catalogue, on="message_id", how="left")
+    cand = pd.concat(parts, ignore_index=True).merge(catalogue, on="message_id", how="left")
+    return cand[_active_at_send(cand)].reset_index(drop=True)
+
+
+def _active_at_send(cand: pd.DataFrame) -> np.ndarray:
+    """Whether each candidate's message was live on the day of its context, as scoring requires.
+
+    Without this the target policy would put mass on messages the logging policy could not send
+    that day, and no estimator can learn a value for actions the log never covers.
+    """
+    keep = np.ones(len(cand), dtype=bool)
+    if "sent_at" not in cand:
+        return keep
+    day = pd.to_datetime(cand["sent_at"], utc=True).dt.tz_localize(None).dt.normalize()
+    for column, inside in (("msg_active_from", lambda bound: bound <= day), ("msg_active_to", lambda bound: day <= bound)):
+        if column in cand:
+            bound = pd.to_datetime(cand[column], errors="coerce")
+            keep &= (bound.isna() | inside(bound)).to_numpy(dtype=bool)
+    return keep | cand["message_id"].isna().to_numpy()
 
 
 def _target_probs(keys: pd.DataFrame, settings: PolicySettings, eps: float) -> np.ndarray:
