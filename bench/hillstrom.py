@@ -11,7 +11,7 @@ REQUIRED_POLICIES = ("personalized_deep", "personalized_lightgbm", "all_mens", "
 
 def run(cfg: HeraldConfig) -> dict[str, Any]:
     """Run the whole experiment once and report DESIGN §8's hillstrom.json keys (plus the raw personalized values)."""
-    from pipelines.hillstrom import run_experiment
+    from pipelines.hillstrom.experiment import run_experiment
 
     if not cfg.hillstrom.path.is_file():
         return {"error": f"Hillstrom file {cfg.hillstrom.path} not found (set HERALD_HILLSTROM__PATH)"}

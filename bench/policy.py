@@ -54,7 +54,7 @@ def latest_training_rows(cfg: HeraldConfig) -> Path:
 def prepare_plan(cfg: HeraldConfig, run_id: str) -> Any:
     """Extract and prepare a scoring run as of now (no validation: the benchmark measures scoring)."""
     from pipelines.extract import extract_tables
-    from pipelines.score import prepare_scoring
+    from pipelines.scoring.prepare import prepare_scoring
 
     now = datetime.now(timezone.utc)
     extracted = extract_tables(cfg, run_id, "scoring", now)
@@ -75,7 +75,8 @@ def policy_values(cfg: HeraldConfig, plan: Any, scorer: Any, oracle: Any) -> dic
     """
     from pipelines import features
     from pipelines.policy import allowed_channels, blocking_reason, exploration_rate
-    from pipelines.score import SCORING_ONLY_COLUMNS, candidate_rows, holdout_rows, iter_shard
+    from pipelines.scoring.candidates import candidate_rows, holdout_rows
+    from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, iter_shard
 
     as_of = datetime.fromisoformat(plan.as_of)
     messages = pd.read_parquet(plan.messages_path)
@@ -137,7 +138,7 @@ def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: An
 
 
 def run(cfg: HeraldConfig) -> dict[str, Any]:
-    from pipelines.score import load_scorer
+    from pipelines.scoring.scorer import load_scorer
     from pipelines.synthetic import load_oracle
 
     prepared = ensure_champion(cfg)

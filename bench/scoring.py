@@ -26,7 +26,8 @@ _RSS_CHILD = """
 import json, resource, sys
 from pipelines.config import load_config
 from pipelines.registry import RegisteredModel
-from pipelines.score import ScoringPlan, score_shard
+from pipelines.scoring.prepare import ScoringPlan
+from pipelines.scoring.shard import score_shard
 plan = ScoringPlan(**json.loads(open(sys.argv[1]).read()))
 champion = RegisteredModel(**json.loads(sys.argv[3]))
 out = score_shard(load_config(), sys.argv[2], int(sys.argv[4]), plan, champion)
@@ -37,7 +38,8 @@ print(json.dumps({**out, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).r
 def end_to_end(cfg: HeraldConfig, champion: Any) -> dict[str, Any]:
     """Warehouse read → features → every shard scored and decided → decisions written, in this process."""
     from bench.policy import prepare_plan
-    from pipelines.score import load_scorer, score_shard
+    from pipelines.scoring.scorer import load_scorer
+    from pipelines.scoring.shard import score_shard
 
     scorer = load_scorer(cfg, champion)  # loading the model is a per-task constant, not per row
     started = time.perf_counter()
@@ -56,7 +58,8 @@ def bare_forward(cfg: HeraldConfig, champion: Any, plan: Any, max_customers: int
 
     from pipelines import features
     from pipelines.policy import allowed_channels, blocking_reason
-    from pipelines.score import SCORING_ONLY_COLUMNS, candidate_rows, holdout_rows, iter_shard
+    from pipelines.scoring.candidates import candidate_rows, holdout_rows
+    from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, iter_shard
     from pipelines.tracking import connect
 
     connect(cfg)

@@ -187,7 +187,7 @@ def hillstrom_import(
     target: Annotated[str | None, typer.Option(help="outcome written into sends.converted: visit or conversion")] = None,
 ) -> None:
     """Validate the Hillstrom CSV and write customers, messages and sends into the hillstrom dataset."""
-    from pipelines.hillstrom import hillstrom_config, import_hillstrom
+    from pipelines.hillstrom.importer import hillstrom_config, import_hillstrom
 
     if target not in (None, "visit", "conversion"):
         raise HeraldError(f"unknown --target {target!r}: use visit or conversion")
@@ -205,7 +205,8 @@ def hillstrom_run(
     deep: Annotated[bool, typer.Option(help="also train the deep model (HERALD_DEEP__ENABLED)")] = True,
 ) -> None:
     """Import, train with the generic code, value every policy on held-out customers, print the table."""
-    from pipelines.hillstrom import policy_table, run_experiment
+    from pipelines.hillstrom.experiment import run_experiment
+    from pipelines.hillstrom.report import policy_table
 
     if target not in (None, "visit", "conversion"):
         raise HeraldError(f"unknown --target {target!r}: use visit or conversion")

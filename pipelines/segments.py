@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 
 from pipelines.config import HeraldConfig
 from pipelines.registry import RegisteredModel
-from pipelines.score import SCORING_ONLY_COLUMNS, ScoringPlan, iter_shard
+from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, ScoringPlan, iter_shard
 from pipelines.warehouse import get_warehouse
 
 # Customers k-means is fitted on: a uniform sample keeps memory bounded whatever the customer count.

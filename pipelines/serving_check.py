@@ -11,7 +11,9 @@ from pipelines import features
 from pipelines.config import HeraldConfig
 from pipelines.errors import ModelInputError
 from pipelines.registry import RegisteredModel
-from pipelines.score import ScoringPlan, candidate_rows, holdout_rows, iter_shard, load_scorer
+from pipelines.scoring.candidates import candidate_rows, holdout_rows
+from pipelines.scoring.prepare import ScoringPlan, iter_shard
+from pipelines.scoring.scorer import load_scorer
 
 SAMPLE_CUSTOMERS = 300
 

@@ -24,7 +24,7 @@ def load_champion() -> dict[str, str]:
 
 
 def prepare(dag_run_id: str, validated: dict[str, Any], as_of: str) -> dict[str, Any]:
-    from pipelines.score import prepare_scoring
+    from pipelines.scoring.prepare import prepare_scoring
 
     return prepare_scoring(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of)).to_dict()
 
@@ -32,7 +32,7 @@ def prepare(dag_run_id: str, validated: dict[str, Any], as_of: str) -> dict[str,
 def check_inputs(plan: dict[str, Any], champion: dict[str, str]) -> dict[str, Any]:
     """Stop before scoring if today's rows are not what the champion was trained on."""
     from pipelines.registry import RegisteredModel
-    from pipelines.score import ScoringPlan
+    from pipelines.scoring.prepare import ScoringPlan
     from pipelines.serving_check import check_serving_inputs
 
     return check_serving_inputs(load_config(), ScoringPlan(**plan), RegisteredModel(**champion))
@@ -40,8 +40,8 @@ def check_inputs(plan: dict[str, Any], champion: dict[str, str]) -> dict[str, An
 
 def score_shard(dag_run_id: str, shard: int, plan: dict[str, Any], champion: dict[str, str]) -> dict[str, int]:
     from pipelines.registry import RegisteredModel
-    from pipelines.score import ScoringPlan
-    from pipelines.score import score_shard as run_shard
+    from pipelines.scoring.prepare import ScoringPlan
+    from pipelines.scoring.shard import score_shard as run_shard
 
     return run_shard(load_config(), dag_run_id, shard, ScoringPlan(**plan), RegisteredModel(**champion))
 
@@ -50,7 +50,8 @@ def allocate_budget(dag_run_id: str, plan: dict[str, Any], champion: dict[str, s
                     shard_results: list[dict[str, Any]]) -> dict[str, Any]:
     """The per-campaign budget across all shards (a no-op without a budget); runs after every shard."""
     from pipelines.registry import RegisteredModel
-    from pipelines.score import ScoringPlan, allocate_campaign_budget
+    from pipelines.scoring.budget import allocate_campaign_budget
+    from pipelines.scoring.prepare import ScoringPlan
 
     del shard_results  # only orders this task after the shards
     return allocate_campaign_budget(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion))
@@ -59,7 +60,7 @@ def allocate_budget(dag_run_id: str, plan: dict[str, Any], champion: dict[str, s
 def segments(dag_run_id: str, plan: dict[str, Any], champion: dict[str, str], mlflow_run_id: str) -> dict[str, Any]:
     """k-means customer segments over the champion's customer representation, into customer_segments."""
     from pipelines.registry import RegisteredModel
-    from pipelines.score import ScoringPlan
+    from pipelines.scoring.prepare import ScoringPlan
     from pipelines.segments import segment_customers
 
     return segment_customers(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion),
@@ -71,7 +72,7 @@ def summarize(dag_run_id: str, shard_results: list[dict[str, int]], mlflow_run_i
     import mlflow
 
     from pipelines.report import write_run_summary
-    from pipelines.score import decision_summary
+    from pipelines.scoring.decisions import decision_summary
     from pipelines.tracking import connect, finish_dag_run
 
     cfg = load_config()

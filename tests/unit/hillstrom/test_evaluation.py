@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from pipelines import ope, uplift_eval
-from pipelines.hillstrom import read_hillstrom, to_contract
+from pipelines.hillstrom.csv_file import read_hillstrom
+from pipelines.hillstrom.importer import to_contract
 from pipelines.safe_policy import bandit, choose_safe_policy
 
 from .conftest import NOW

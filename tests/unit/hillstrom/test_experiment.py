@@ -8,7 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.config import HeraldConfig, load_config
-from pipelines.hillstrom import hillstrom_config, policy_table, run_experiment
+from pipelines.hillstrom.experiment import run_experiment
+from pipelines.hillstrom.importer import hillstrom_config
+from pipelines.hillstrom.report import policy_table
 
 from .conftest import NOW, SAMPLE
 
@@ -68,7 +70,7 @@ def test_experiment_on_the_sample_without_deep(experiment) -> None:
 
 
 def test_cli_import_and_run(experiment, tmp_path, monkeypatch) -> None:
-    import pipelines.hillstrom
+    import pipelines.hillstrom.experiment
     from pipelines.cli import app
 
     monkeypatch.setenv("HERALD_HOME", str(tmp_path))
@@ -84,7 +86,7 @@ def test_cli_import_and_run(experiment, tmp_path, monkeypatch) -> None:
         seen.update(path=path, target=target, deep=deep)
         return experiment[1]
 
-    monkeypatch.setattr(pipelines.hillstrom, "run_experiment", fake_run)
+    monkeypatch.setattr(pipelines.hillstrom.experiment, "run_experiment", fake_run)
     ran = runner.invoke(app, ["hillstrom", "run", "--path", str(SAMPLE), "--no-deep"])
     assert ran.exit_code == 0, ran.output
     assert seen == {"path": SAMPLE, "target": None, "deep": False}

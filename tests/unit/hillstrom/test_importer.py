@@ -5,15 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.hillstrom import (
-    PROPENSITY,
-    HillstromFileError,
-    campaign_window,
-    hillstrom_config,
-    import_hillstrom,
-    read_hillstrom,
-    to_contract,
-)
+from pipelines.hillstrom.csv_file import HillstromFileError, read_hillstrom
+from pipelines.hillstrom.importer import PROPENSITY, campaign_window, hillstrom_config, import_hillstrom, to_contract
 from pipelines.warehouse import get_warehouse
 from pipelines.warehouse.contract import INPUT_TABLES
 

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.config import HeraldConfig
 from pipelines.registry import RegisteredModel
-from pipelines.score import ScoringPlan
+from pipelines.scoring.prepare import ScoringPlan
 
 CHAMPION = RegisteredModel("herald-response", "7", "models:/herald-response/7", "stand-in")
 
@@ -50,7 +50,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> TinyWorld:
 
 @pytest.fixture(scope="session")
 def tiny_plan(tiny_world: TinyWorld) -> ScoringPlan:
-    from pipelines.score import prepare_scoring
+    from pipelines.scoring.prepare import prepare_scoring
 
     cfg = tiny_world.cfg.model_copy(update={"scoring_batch_customers": 40})
     return prepare_scoring(cfg, "tiny-plan", tiny_world.extract_paths, tiny_world.as_of)

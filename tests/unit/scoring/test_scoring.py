@@ -7,15 +7,11 @@ import pandas as pd
 import pytest
 
 from pipelines.policy import CAMPAIGN_BUDGET, EXPLORE, NO_CONSENT
-from pipelines.score import (
-    ScoringPlan,
-    allocate_campaign_budget,
-    decision_summary,
-    iter_shard,
-    prepare_scoring,
-    score_shard,
-)
 from pipelines.errors import WarehouseError
+from pipelines.scoring.budget import allocate_campaign_budget
+from pipelines.scoring.decisions import decision_summary
+from pipelines.scoring.prepare import ScoringPlan, iter_shard, prepare_scoring
+from pipelines.scoring.shard import score_shard
 from pipelines.warehouse.contract import DECISIONS
 from tests.unit.scoring.conftest import CHAMPION, TinyWorld, read_table, stand_in_scorer
 
@@ -84,12 +80,12 @@ def test_same_run_twice_leaves_the_table_unchanged(tiny_world: TinyWorld, tiny_p
 def test_crash_mid_write_rolls_back_and_retry_leaves_one_copy(
     tiny_world: TinyWorld, tiny_plan: ScoringPlan, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipelines.score as score
+    import pipelines.scoring.decisions as decisions
 
     shard = tiny_plan.shards[0]
     score_shard(tiny_world.cfg, "crash", shard, tiny_plan, CHAMPION, scorer=stand_in_scorer)
     before = _decisions(tiny_world, "crash")
-    real = score._decision_table
+    real = decisions._decision_table
 
     def broken(*args, **kwargs) -> pd.DataFrame:
         # A NULL in a NOT NULL column fails the INSERT after the DELETE ran, inside the transaction.
@@ -97,11 +93,11 @@ def test_crash_mid_write_rolls_back_and_retry_leaves_one_copy(
         table.loc[table.index[-1], "customer_id"] = None
         return table
 
-    monkeypatch.setattr(score, "_decision_table", broken)
+    monkeypatch.setattr(decisions, "_decision_table", broken)
     with pytest.raises(WarehouseError):
         score_shard(tiny_world.cfg, "crash", shard, tiny_plan, CHAMPION, scorer=stand_in_scorer)
     pd.testing.assert_frame_equal(_decisions(tiny_world, "crash"), before)
-    monkeypatch.setattr(score, "_decision_table", real)
+    monkeypatch.setattr(decisions, "_decision_table", real)
     score_shard(tiny_world.cfg, "crash", shard, tiny_plan, CHAMPION, scorer=stand_in_scorer)
     after = _decisions(tiny_world, "crash")
     assert after["customer_id"].is_unique and len(after) == len(before)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from models.preprocessing import TabularPreprocessor
-from pipelines.score import ScoringPlan, iter_shard
+from pipelines.scoring.prepare import ScoringPlan, iter_shard
 from pipelines.segments import customer_representation, segment_customers
 from tests.unit.scoring.conftest import CHAMPION, TinyWorld, read_table
 

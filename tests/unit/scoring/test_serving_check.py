@@ -11,7 +11,8 @@ from models.preprocessing import TabularPreprocessor
 from pipelines import features, serving_check
 from pipelines.errors import ModelInputError
 from pipelines.registry import RegisteredModel
-from pipelines.score import ScoringPlan, candidate_rows, iter_shard
+from pipelines.scoring.candidates import candidate_rows
+from pipelines.scoring.prepare import ScoringPlan, iter_shard
 
 CHAMPION = RegisteredModel("herald-response", "7", "models:/herald-response/7", "lightgbm")
 
