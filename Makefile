@@ -8,6 +8,8 @@ UV := $(VENV)/bin/uv
 # The CPU torch wheel lies in /opt/wheels on our machines; elsewhere pass FIND_LINKS yourself.
 FIND_LINKS ?= $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
 export HERALD_HOME ?= $(CURDIR)/.herald
+# Benchmarks keep their own state so they never disturb the demo's warehouse and registry.
+HERALD_BENCH_HOME ?= $(CURDIR)/.herald-bench
 SECTION ?= all
 
 .PHONY: install demo test test-fast bench clean ui-mlflow ui-airflow
@@ -31,7 +33,7 @@ test-fast: install
 	$(PY) -m pytest -m "not slow"
 
 bench: install
-	$(PY) -m bench.run --section $(SECTION)
+	HERALD_HOME=$(HERALD_BENCH_HOME) $(PY) -m bench.run --section $(SECTION)
 
 ui-mlflow: install
 	$(VENV)/bin/herald ui mlflow
@@ -40,4 +42,4 @@ ui-airflow: install
 	$(VENV)/bin/herald ui airflow
 
 clean:
-	rm -rf $(HERALD_HOME) bench/results
+	rm -rf $(HERALD_HOME) $(HERALD_BENCH_HOME) bench/results
