@@ -38,6 +38,9 @@ class DeepConfig:
     patience: int = 2
     ensemble: int = 1  # models trained with seeds seed, seed+1, ...; predictions are their mean
     wide: bool = True  # wide & deep: linear logit terms straight from the tabular columns
+    # Multi-task: weight of the auxiliary outcomes' loss (opens, clicks) beside the response; 0 = off.
+    auxiliary_weight: float = 0.5
+    auxiliary_outcomes: tuple[str, ...] = ("opened", "clicked")
     schedule: str = "constant"  # learning rate over training: constant, onecycle or cosine
     seed: int = 7
     threads: int = 1  # tiny ops: one thread avoids OpenMP spin-waits that cost 10-100× on 2 busy cores
@@ -86,7 +89,8 @@ class DeepResponse:
         torch.set_num_threads(cfg.threads)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         featurizer = DeepFeaturizer(self.preprocessor, text_cache_dir=cfg.text_cache_dir)
-        featurizer.fit(train, {"sequence": cfg.sequence, "reviews": cfg.reviews, "text": cfg.text, "images": cfg.images})
+        featurizer.fit(train, {"sequence": cfg.sequence, "reviews": cfg.reviews, "text": cfg.text, "images": cfg.images},
+                       auxiliary=cfg.auxiliary_outcomes if cfg.auxiliary_weight > 0 else ())
         self.featurizer = featurizer
         enc_train = featurizer.encode(train, with_label=True)
         enc_valid = featurizer.encode(valid, with_label=True) if valid is not None and len(valid) else None
@@ -102,7 +106,8 @@ class DeepResponse:
     def _train_one(self, seed: int, rate: float, enc_train: EncodedRows, enc_valid: EncodedRows | None) -> ResponseModule:
         cfg = self.config
         pl.seed_everything(seed, workers=True, verbose=False)
-        module = ResponseModule(self.arch, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule)
+        module = ResponseModule(self.arch, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
+                                auxiliary_weight=cfg.auxiliary_weight)
         module.start_at_rate(rate)
         keep = _KeepBest()
         callbacks: list[Callback] = [keep]
@@ -135,7 +140,7 @@ class DeepResponse:
             "context_cards": f.cardinalities("context"), "context_numeric": f.n_numeric("context"),
             "sequence": (len(vocab.types), len(vocab.categories)) if f.modalities["sequence"] and vocab else None,
             "reviews": f.modalities["reviews"], "text": f.modalities["text"], "images": f.modalities["images"],
-            "wide": cfg.wide,
+            "wide": cfg.wide, "auxiliary_outcomes": list(f.auxiliary_outcomes),
         }
 
     # ---- prediction -----------------------------------------------------------------------
@@ -167,6 +172,31 @@ class DeepResponse:
                 p = sum(torch.sigmoid(m.eval()(batch)).double() for m in modules) / len(modules)
                 out[index.numpy()] = p.numpy()
         return out
+
+    # ---- representations ------------------------------------------------------------------
+    def customer_embeddings(self, rows: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
+        """The customer tower's vector for each row: what segments cluster and drift summarises.
+
+        Rows need only customer columns (a customer-features frame will do); with an ensemble the
+        first member's tower speaks for the model, since members' spaces are not aligned.
+        """
+        return self._tower_vectors(rows, "customer", batch_size)
+
+    def message_embeddings(self, rows: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
+        """The message tower's vector for each row (message columns, ``msg_`` prefixed)."""
+        return self._tower_vectors(rows, "message", batch_size)
+
+    def _tower_vectors(self, rows: pd.DataFrame, side: str, batch_size: int) -> np.ndarray:
+        assert self.module is not None and self.featurizer is not None, "fit() first"
+        torch.set_num_threads(self.config.threads)
+        tower = self.module.customer if side == "customer" else self.module.message
+        build = self.featurizer.customer_table if side == "customer" else self.featurizer.message_table
+        parts = [np.zeros((0, int(self.arch["hidden"])), dtype=np.float32)]
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch_size):
+                part = rows.iloc[start:start + batch_size].reset_index(drop=True)
+                parts.append(tower.eval()(build(part)).numpy())
+        return np.vstack(parts)
 
     # ---- pickling -------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

@@ -49,6 +49,8 @@ class DeepFeaturizer:
     modalities: dict[str, bool] = field(default_factory=dict)
     text_cache_dir: str | None = None
     sequence_vocab: SequenceVocab | None = None
+    # Outcomes learned beside the label (multi-task); chosen at fit from what the rows carry.
+    auxiliary_outcomes: list[str] = field(default_factory=list)
     embedder: TextEmbedder = field(init=False)
     images: ImageLoader = field(init=False)
 
@@ -57,8 +59,13 @@ class DeepFeaturizer:
         self.images = ImageLoader()
 
     # ---- fitting -------------------------------------------------------------------------
-    def fit(self, rows: pd.DataFrame, wanted: dict[str, bool]) -> DeepFeaturizer:
-        """Keep a modality only if configured on and its columns hold data in the training rows."""
+    def fit(self, rows: pd.DataFrame, wanted: dict[str, bool], auxiliary: tuple[str, ...] = ()) -> DeepFeaturizer:
+        """Keep a modality only if configured on and its columns hold data in the training rows.
+
+        ``auxiliary`` names outcome columns to learn beside the label; those absent or empty in
+        the rows are dropped, so a warehouse without opens or clicks still trains.
+        """
+        self.auxiliary_outcomes = [c for c in auxiliary if c in rows and rows[c].notna().any()]
         self.modalities = {
             name: bool(wanted.get(name, True)) and all(c in rows and rows[c].notna().any() for c in cols)
             for name, cols in MODALITY_COLUMNS.items()
@@ -103,8 +110,8 @@ class DeepFeaturizer:
         cust_idx, cust_first = _dedupe(rows, cust_cols)
         holdout = _holdout(rows, msg_cols)
         msg_idx, msg_first = _dedupe(rows, msg_cols, skip=holdout)
-        customers = self._customer_table(rows.iloc[cust_first].reset_index(drop=True))
-        messages = self._message_table(rows.iloc[msg_first].reset_index(drop=True))
+        customers = self.customer_table(rows.iloc[cust_first].reset_index(drop=True))
+        messages = self.message_table(rows.iloc[msg_first].reset_index(drop=True))
         cats, nums = self.preprocessor.transform(rows)
         x_cat_idx, x_num_idx = self._group("context")
         out = {
@@ -115,6 +122,8 @@ class DeepFeaturizer:
         }
         if with_label:
             out["label"] = torch.from_numpy(rows["label"].to_numpy(dtype=np.float32))
+            if self.auxiliary_outcomes:
+                out.update(_auxiliary_targets(rows, self.auxiliary_outcomes, holdout))
         return EncodedRows(customers, messages, out)
 
     def _tabular(self, frame: pd.DataFrame, kind: str, prefix: str) -> dict[str, torch.Tensor]:
@@ -123,7 +132,8 @@ class DeepFeaturizer:
         return {f"{prefix}_cats": torch.from_numpy(np.ascontiguousarray(cats[:, ci])),
                 f"{prefix}_nums": torch.from_numpy(np.ascontiguousarray(nums[:, ni]))}
 
-    def _customer_table(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
+    def customer_table(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
+        """The customer tower's inputs, one entry per row of ``frame``."""
         table = self._tabular(frame, "customer", "c")
         if self.modalities.get("sequence") and self.sequence_vocab is not None:
             parsed = self.sequence_vocab.parse(_texts(frame, SEQUENCE_COLUMN))
@@ -134,7 +144,8 @@ class DeepFeaturizer:
             table.update(rev_vec=torch.from_numpy(vec), rev_mask=torch.from_numpy(mask))
         return table
 
-    def _message_table(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
+    def message_table(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
+        """The message tower's inputs, one entry per row of ``frame``."""
         table = self._tabular(frame, "message", "m")
         if self.modalities.get("text"):
             for name, col in (("title", TITLE_COLUMN), ("body", BODY_COLUMN)):
@@ -144,6 +155,20 @@ class DeepFeaturizer:
             pixels, mask = self.images.load(_texts(frame, IMAGE_COLUMN))
             table.update(img=torch.from_numpy(pixels), img_mask=torch.from_numpy(mask))
         return table
+
+
+def _auxiliary_targets(rows: pd.DataFrame, outcomes: list[str], holdout: np.ndarray) -> dict[str, torch.Tensor]:
+    """Auxiliary outcomes (n, k) and a weight per cell: 0 for hold-outs (nothing to open) and missing values."""
+    values = np.zeros((len(rows), len(outcomes)), dtype=np.float32)
+    weight = np.zeros_like(values)
+    for j, col in enumerate(outcomes):
+        if col not in rows:
+            continue
+        series = rows[col].astype("boolean")
+        known = series.notna().to_numpy(dtype=bool) & ~holdout
+        values[:, j] = series.fillna(False).to_numpy(dtype=np.float32)
+        weight[:, j] = known
+    return {"aux_label": torch.from_numpy(values), "aux_weight": torch.from_numpy(weight)}
 
 
 def _texts(frame: pd.DataFrame, col: str) -> list[str | None]:

@@ -18,10 +18,11 @@ class ResponseModule(pl.LightningModule):
     """P(response) from the factorised towers; BCE loss, AdamW, validation AUC."""
 
     def __init__(self, arch: dict[str, Any], lr: float = 2e-3, weight_decay: float = 1e-4,
-                 schedule: str = "constant") -> None:
+                 schedule: str = "constant", auxiliary_weight: float = 0.0) -> None:
         super().__init__()
         self.arch = arch
         self.lr, self.weight_decay, self.schedule = lr, weight_decay, schedule
+        self.auxiliary_weight = auxiliary_weight
         dim, part, drop = arch["hidden"], arch["part_dim"], arch["dropout"]
         self.customer = CustomerTower(arch["customer_cards"], arch["customer_numeric"], dim,
                                       sequence=arch["sequence"], reviews=arch["reviews"],
@@ -29,7 +30,8 @@ class ResponseModule(pl.LightningModule):
         self.message = MessageTower(arch["message_cards"], arch["message_numeric"], dim,
                                     text=arch["text"], images=arch["images"], part_dim=part, dropout=drop)
         self.context = ContextEncoder(arch["context_cards"], arch["context_numeric"], arch["context_dim"])
-        self.head = FusionHead(dim, dim, arch["context_dim"], arch["head_hidden"], drop)
+        self.head = FusionHead(dim, dim, arch["context_dim"], arch["head_hidden"], drop,
+                               n_auxiliary=len(arch.get("auxiliary_outcomes", ())))
         # Wide & deep: linear terms straight from each side's tabular columns, added to the logit
         # (customer and message terms once per customer/message, like the towers).
         self.wide = nn.ModuleDict({
@@ -49,11 +51,15 @@ class ResponseModule(pl.LightningModule):
             self.head.organic.bias.fill_(float(torch.logit(torch.tensor(rate))))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.forward_all(batch)[0]
+
+    def forward_all(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Response logits and, where the head has them, the auxiliary outcomes' logits."""
         customers = self.customer(batch)
         messages = self.message(batch) if batch["msg_idx"].numel() and int(batch["msg_idx"].max()) >= 0 else \
             customers.new_zeros((0, self.arch["hidden"]))
-        logit = self.head(customers[batch["cust_idx"]], self.message.per_row(messages, batch["msg_idx"]),
-                          self.context(batch))
+        logit, auxiliary = self.head.forward_all(customers[batch["cust_idx"]],
+                                                 self.message.per_row(messages, batch["msg_idx"]), self.context(batch))
         if self.wide is not None:
             logit = logit + self.wide["customer"](batch["c_cats"], batch["c_nums"])[batch["cust_idx"]]
             logit = logit + self.wide["context"](batch["x_cats"], batch["x_nums"])
@@ -61,10 +67,15 @@ class ResponseModule(pl.LightningModule):
             if "m_cats" in batch and batch["m_cats"].shape[0]:
                 per_message = self.wide["message"](batch["m_cats"], batch["m_nums"])
                 logit = logit + torch.cat([per_message.new_zeros(1), per_message])[msg_idx + 1]  # hold-out: 0
-        return logit
+        return logit, auxiliary
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch), batch["label"])
+        logit, auxiliary = self.forward_all(batch)
+        loss = self.loss(logit, batch["label"])
+        if auxiliary is not None and self.auxiliary_weight > 0 and "aux_label" in batch:
+            weight = batch["aux_weight"]
+            per_cell = nn.functional.binary_cross_entropy_with_logits(auxiliary, batch["aux_label"], reduction="none")
+            loss = loss + self.auxiliary_weight * (per_cell * weight).sum() / weight.sum().clamp(min=1.0)
         self._train_losses.append(float(loss.detach()))
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["label"]))
         return loss

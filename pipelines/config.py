@@ -115,6 +115,9 @@ class DeepSettings(BaseModel):
     wide: bool = True
     # Seeds averaged at prediction time (each one a full fit: fit time grows linearly).
     ensemble: int = 1
+    # Multi-task: weight of the opens/clicks loss learned beside the response (0 = off). Opens and
+    # clicks are ten times more frequent than conversions and teach channel, hour and category fit.
+    auxiliary_weight: float = 0.5
     sequence: bool = True
     reviews: bool = True
     text: bool = True

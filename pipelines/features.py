@@ -19,6 +19,8 @@ CUSTOMER_NON_FEATURES = ("signup_date", "birth_year", "updated_at")
 MESSAGE_PREFIX = "msg_"
 ACTION_COLUMNS = ("message_id", "channel", "send_hour", "weekday", "recent_sends_7d")
 MAX_SEQUENCE_EVENTS = 50
+# Outcomes of a send besides the target, kept on training rows for multi-task learning.
+AUXILIARY_OUTCOMES = ("opened", "clicked")
 HOUR_BUCKETS = {"morning": (6, 11), "midday": (11, 15), "evening": (15, 21), "night": (21, 30)}
 
 
@@ -217,7 +219,10 @@ def send_actions(
     sd["label"] = sd[target].fillna(False).astype("int64")
     if since is not None:
         sd = sd[sd["sent_at"] >= pd.Timestamp(since)]
-    keep = ["send_id", "customer_id", "sent_at", *ACTION_COLUMNS, "is_holdout", "propensity", "label", "revenue"]
+    # Opens and clicks ride along as auxiliary targets for the deep model (never as inputs: they
+    # happen after the send); they are ten times more frequent than conversions.
+    keep = ["send_id", "customer_id", "sent_at", *ACTION_COLUMNS, "is_holdout", "propensity", "label", "revenue",
+            *AUXILIARY_OUTCOMES]
     return sd[[c for c in keep if c in sd.columns]].reset_index(drop=True)
 
 

@@ -111,3 +111,57 @@ def test_wide_seed_ensemble_round_trip(splits: tuple[pd.DataFrame, ...], fast_co
     loaded = joblib.load(save_estimator(model, tmp_path / "deep.joblib"))
     assert len(loaded.members) == 1
     np.testing.assert_allclose(loaded.predict_proba(test), p, rtol=1e-6)
+
+
+def _with_engagement(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Opens and clicks as a send log carries them: never on hold-outs, sometimes unknown."""
+    rng = np.random.default_rng(seed)
+    sent = frame["channel"].ne("none").to_numpy()
+    opened = pd.array(sent & (rng.random(len(frame)) < 0.4), dtype="boolean")
+    opened[rng.random(len(frame)) < 0.1] = pd.NA
+    return frame.assign(opened=opened, clicked=sent & (rng.random(len(frame)) < 0.1))
+
+
+def test_opens_and_clicks_are_learned_beside_the_label_but_never_read(
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig
+) -> None:
+    train, valid, test = (_with_engagement(s, i) for i, s in enumerate(splits))
+    model = fit(train, valid, fast_config)
+    assert model.arch["auxiliary_outcomes"] == ["opened", "clicked"]
+    assert model.module is not None and model.module.head.auxiliary is not None
+    # Outcomes of the send itself are targets, not inputs: scoring never has them.
+    assert not {"opened", "clicked"} & set(model.input_schema())
+    p = model.predict_proba(test.drop(columns=["opened", "clicked"]))
+    assert np.all((p > 0) & (p < 1))
+    # The auxiliary loss changes what the shared layers learn.
+    fast_config.auxiliary_weight = 0.0
+    plain = fit(train, valid, fast_config)
+    assert plain.arch["auxiliary_outcomes"] == [] and plain.module.head.auxiliary is None
+    assert not np.allclose(plain.predict_proba(test), p)
+
+
+def test_auxiliary_loss_skips_hold_outs_and_unknown_outcomes(
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig
+) -> None:
+    train, valid, _ = (_with_engagement(s, i) for i, s in enumerate(splits))
+    model = fit(train, valid, fast_config)
+    encoded = model.featurizer.encode(train, with_label=True)
+    weight = encoded.rows["aux_weight"].numpy()
+    holdout = train["channel"].eq("none").to_numpy()
+    assert (weight[holdout] == 0).all() and (weight[~holdout, 1] == 1).all()
+    assert (weight[train["opened"].isna().to_numpy(), 0] == 0).all()
+
+
+def test_tower_embeddings_for_segments_and_drift(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+    train, valid, test = splits
+    model = fit(train, valid, fast_config)
+    customers = test.drop_duplicates("customer_id")
+    # A customer-features frame (no action or message columns) is enough.
+    profile = customers[[c for c in customers.columns if not c.startswith("msg_") and c not in
+                         ("message_id", "channel", "send_hour", "weekday", "recent_sends_7d")]]
+    vectors = model.customer_embeddings(profile)
+    assert vectors.shape == (len(profile), fast_config.hidden) and np.isfinite(vectors).all()
+    np.testing.assert_allclose(model.customer_embeddings(profile, batch_size=7), vectors, rtol=1e-5, atol=1e-6)
+    messages = test.dropna(subset=["message_id"]).drop_duplicates("message_id")
+    assert model.message_embeddings(messages).shape == (len(messages), fast_config.hidden)
+    assert len(np.unique(vectors.round(5), axis=0)) > 1
