@@ -12,7 +12,7 @@ from pipelines import features
 from pipelines.config import HeraldConfig
 from pipelines.extract import load_extract
 from pipelines.monitor import DriftResult, compute_drift, embedding_components, load_reference, prediction_frame
-from pipelines.registry import RegisteredModel, require_champion
+from pipelines.registry import require_champion, served_estimator
 from pipelines.warehouse import get_warehouse
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,22 @@ def drift_against_champion(
                 current_predictions = prediction_frame(latest)
                 reference_predictions = prediction_frame(first)
     notes: list[str] = []
-    embeddings = champion_embeddings(cfg, champion, reference, current, first, latest, tables["messages"], notes)
+    try:
+        estimator = served_estimator(cfg, champion)
+    except Exception as exc:  # the summary is optional; the drift check itself must still run
+        log.warning("champion could not be loaded for embeddings: %s", exc)
+        notes.append(f"embeddings skipped: champion not loadable ({exc})")
+        estimator = None
+    embeddings = champion_embeddings(cfg, estimator, champion.estimator, reference, current, first, latest,
+                                     tables["messages"], notes)
     return compute_drift(cfg, run_id, reference, current, reference_predictions, current_predictions, mlflow_run_id,
                          embeddings=embeddings, notes=notes)
 
 
 def champion_embeddings(
     cfg: HeraldConfig,
-    champion: RegisteredModel,
+    estimator: object,
+    estimator_name: str,
     reference: pd.DataFrame,
     current: pd.DataFrame,
     reference_decisions: pd.DataFrame,
@@ -61,10 +69,6 @@ def champion_embeddings(
     scoring run chose, one row per sent decision, so the mix of what goes out is what is compared.
     Baselines (LightGBM, logistic regression) expose no embeddings and are skipped.
     """
-    import mlflow
-
-    mlflow.set_tracking_uri(cfg.tracking_uri)
-    estimator = getattr(mlflow.pyfunc.load_model(champion.model_uri).unwrap_python_model(), "estimator", None)
     k = cfg.monitoring.embedding_components
     parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
     if hasattr(estimator, "customer_embeddings"):
@@ -89,7 +93,7 @@ def champion_embeddings(
                 notes.append(f"message embeddings skipped: {exc}")
     if not parts:
         if estimator is not None and not hasattr(estimator, "customer_embeddings"):
-            notes.append(f"champion ({champion.estimator}) has no embeddings to summarise")
+            notes.append(f"champion ({estimator_name}) has no embeddings to summarise")
         return None
     # Columns of different lengths (customers vs sent messages) are padded with NaN, which the
     # effect sizes ignore, so one report can hold both.

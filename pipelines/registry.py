@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -165,6 +166,12 @@ def current_champion(cfg: HeraldConfig) -> RegisteredModel | None:
         return None
     return RegisteredModel(cfg.model_name, str(version.version), f"models:/{cfg.model_name}@{CHAMPION}",
                            version.tags.get("estimator", "unknown"))
+
+
+def served_estimator(cfg: HeraldConfig, model: RegisteredModel) -> Any:
+    """The estimator inside a registered version's pyfunc (preprocessing included), as scoring serves it."""
+    connect(cfg)
+    return mlflow.pyfunc.load_model(model.model_uri).unwrap_python_model().estimator
 
 
 def require_champion(cfg: HeraldConfig) -> RegisteredModel:

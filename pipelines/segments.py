@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 
 from pipelines.config import HeraldConfig
-from pipelines.registry import RegisteredModel
+from pipelines.registry import RegisteredModel, served_estimator
 from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, ScoringPlan, iter_shard
 from pipelines.warehouse import get_warehouse
 
@@ -38,16 +38,6 @@ def customer_representation(estimator: Any, customers: pd.DataFrame) -> np.ndarr
         size = len(prep.vocab[prep.categorical[j]])
         blocks.append(np.eye(size, dtype=np.float64)[cats[:, j]])
     return np.hstack(blocks) if blocks else np.zeros((len(customers), 1))
-
-
-def load_estimator_of(cfg: HeraldConfig, champion: RegisteredModel) -> Any:
-    """The estimator inside the champion pyfunc (preprocessor included)."""
-    import mlflow
-
-    from pipelines.tracking import connect
-
-    connect(cfg)
-    return mlflow.pyfunc.load_model(champion.model_uri).unwrap_python_model().estimator
 
 
 def fit_segments(
@@ -81,7 +71,7 @@ def segment_customers(
     estimator: Any | None = None, mlflow_run_id: str | None = None,
 ) -> dict[str, Any]:
     """Assign every customer a segment, write ``customer_segments`` (replace_run) and log the profiles."""
-    estimator = estimator if estimator is not None else load_estimator_of(cfg, champion)
+    estimator = estimator if estimator is not None else served_estimator(cfg, champion)
     seed = zlib.crc32(run_id.encode()) % (2**31)
     model = fit_segments(plan, estimator, cfg.policy.segments, seed=seed)
     # Relabel clusters by size, largest = 0, so segment numbers read the same way in every run.

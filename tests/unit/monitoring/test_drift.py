@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from pipelines.alerts import Alert, monitoring_alert, send_alert
 from pipelines.monitor import compute_drift, drift_columns, features_of, prediction_frame
 from pipelines.synthetic import DRIFTED_FEATURES
@@ -62,3 +64,50 @@ def test_prediction_drift_counts_channel_and_message_mix(cfg) -> None:
     shifted = compute_drift(cfg, "pred-shift", features_at(world(), T), features_at(world(), T),
                             prediction_frame(decisions(0.2)), prediction_frame(decisions(0.7)))
     assert shifted.drifted_predictions == ["channel"] and shifted.breached
+
+
+class _TowerStub:
+    """Stands in for the deep champion: its customer vectors follow electronics interest."""
+
+    def customer_embeddings(self, rows):
+        import numpy as np
+
+        share = rows.get("evt_cat_share_electronics", 0.0)
+        x = np.asarray(pd.to_numeric(share, errors="coerce"), dtype=float).reshape(-1, 1)
+        x = np.nan_to_num(x)
+        return np.hstack([x, 2.0 * x, np.ones_like(x)])
+
+    def message_embeddings(self, rows):
+        import numpy as np
+
+        return np.column_stack([rows["message_id"].str[-1:].astype(int).to_numpy(float), np.ones(len(rows))])
+
+
+def test_champion_embeddings_join_the_drift_report_as_components(cfg) -> None:
+    from pipelines.drift_check import champion_embeddings
+
+    w = world()
+    reference, current = features_at(world(), T), features_at(world(drift=1.0), T)
+    sent = w.tables()["messages"][["message_id"]]
+    notes: list[str] = []
+    embeddings = champion_embeddings(cfg, _TowerStub(), "deep", reference, current, sent, sent.iloc[::-1],
+                                     w.tables()["messages"], notes)
+    assert embeddings is not None and notes == []
+    ref, cur = embeddings
+    k = cfg.monitoring.embedding_components
+    assert [c for c in ref.columns if c.startswith("emb_customer")] == [f"emb_customer_pc{i + 1}" for i in range(min(k, 3))]
+    assert any(c.startswith("emb_message_pc") for c in ref.columns)
+    result = compute_drift(cfg, "emb-1", reference, current, None, None, embeddings=embeddings)
+    # Electronics interest is among the injected drifts, so the first component moves with it.
+    assert "emb_customer_pc1" in result.drifted_features
+    assert result.sources["emb_customer_pc1"] == "model.embeddings"
+
+
+def test_a_champion_without_embeddings_is_named_in_the_notes(cfg) -> None:
+    from pipelines.drift_check import champion_embeddings
+
+    reference = features_at(world(), T)
+    notes: list[str] = []
+    assert champion_embeddings(cfg, object(), "lightgbm", reference, reference, pd.DataFrame(), pd.DataFrame(),
+                               world().tables()["messages"], notes) is None
+    assert notes == ["champion (lightgbm) has no embeddings to summarise"]
