@@ -122,7 +122,8 @@ def normalised(value: float, random: float, oracle: float) -> float:
 
 def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: Any) -> dict[str, Any]:
     """OPE of the deployed ε-greedy policy on the champion's test split, next to its true value."""
-    from pipelines.ope import evaluate, on_policy_value, replay_target_policy
+    from pipelines.ope import evaluate, on_policy_value
+    from pipelines.policy_replay import replay_target_policy
     from pipelines.train import load_rows
 
     test = load_rows(rows_path, "test")

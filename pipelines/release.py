@@ -9,7 +9,7 @@ import mlflow
 from models.pyfunc import load_estimator
 from pipelines.config import HeraldConfig
 from pipelines.monitor import log_reference
-from pipelines.ope import evaluate_policy_offline
+from pipelines.policy_replay import evaluate_policy_offline
 from pipelines.registry import GateDecision, RegisteredModel, gate_challenger, register_challenger
 from pipelines.review import Review, model_card, review_model, save_group_plot, write_card
 from pipelines.evaluate import save_quality_plots

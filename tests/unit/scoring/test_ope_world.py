@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.ope import evaluate, evaluate_policy_offline, replay_target_policy
+from pipelines.ope import evaluate
+from pipelines.policy_replay import evaluate_policy_offline, replay_target_policy
 from pipelines.synthetic import load_oracle
 from tests.unit.scoring.conftest import TinyWorld
 
