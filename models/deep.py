@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping
 
 from models.data import CustomerBatchSampler, ResponseDataModule, gather
 from models.encoding import DeepFeaturizer, EncodedRows
-from models.preprocessing import TabularPreprocessor
+from models.preprocessing import AUXILIARY_OUTCOMES, TabularPreprocessor
 from models.response import ResponseModule
 
 
@@ -40,7 +40,7 @@ class DeepConfig:
     wide: bool = True  # wide & deep: linear logit terms straight from the tabular columns
     # Multi-task: weight of the auxiliary outcomes' loss (opens, clicks) beside the response; 0 = off.
     auxiliary_weight: float = 0.5
-    auxiliary_outcomes: tuple[str, ...] = ("opened", "clicked")
+    auxiliary_outcomes: tuple[str, ...] = AUXILIARY_OUTCOMES
     schedule: str = "constant"  # learning rate over training: constant, onecycle or cosine
     seed: int = 7
     threads: int = 1  # tiny ops: one thread avoids OpenMP spin-waits that cost 10-100× on 2 busy cores

@@ -8,12 +8,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# Outcomes of a send besides the label: targets the deep model may learn beside it (multi-task),
+# never inputs, since they happen after the send.
+AUXILIARY_OUTCOMES: tuple[str, ...] = ("opened", "clicked")
 # Never model inputs: keys, labels, audit columns, raw text/image (their own towers read them).
 ALWAYS_EXCLUDED = (
     "send_id", "customer_id", "message_id", "sent_at", "label", "revenue", "propensity",
     "is_holdout_true", "updated_at", "signup_date", "birth_year",
     "msg_title", "msg_body", "msg_image_uri", "rev_text", "evt_sequence", "msg_campaign_id",
-    "msg_active_from", "msg_active_to", "opened", "clicked", "converted",
+    "msg_active_from", "msg_active_to", "converted", *AUXILIARY_OUTCOMES,
 )
 # Small integers that mean categories, not magnitudes.
 INTEGER_CATEGORICALS = ("send_hour", "weekday")

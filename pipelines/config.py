@@ -56,8 +56,8 @@ class PolicySettings(BaseModel):
     epsilon: float = 0.05
     # Customer segments: k of k-means over the model's customer representation (pipelines/segments.py).
     segments: int = 6
-    # Off-policy evaluation (pipelines/ope.py, pipelines/policy_replay.py): logged contexts scored per estimate, bootstrap resamples
-    # and the two-sided confidence level of the intervals.
+    # Off-policy evaluation (pipelines/ope.py, pipelines/policy_replay.py): logged contexts scored per
+    # estimate, bootstrap resamples and the two-sided confidence level of the intervals.
     ope_max_rows: int = 4000
     ope_bootstrap: int = 200
     ope_confidence: float = 0.9

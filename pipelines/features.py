@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.preprocessing import AUXILIARY_OUTCOMES
+
 from pipelines.warehouse.contract import EVENT_TYPES, HOLDOUT_CHANNEL, INPUT_TABLES
 
 # Columns of customers that are not profile features (keys, audit, raw protected inputs).
@@ -19,8 +21,6 @@ CUSTOMER_NON_FEATURES = ("signup_date", "birth_year", "updated_at")
 MESSAGE_PREFIX = "msg_"
 ACTION_COLUMNS = ("message_id", "channel", "send_hour", "weekday", "recent_sends_7d")
 MAX_SEQUENCE_EVENTS = 50
-# Outcomes of a send besides the target, kept on training rows for multi-task learning.
-AUXILIARY_OUTCOMES = ("opened", "clicked")
 HOUR_BUCKETS = {"morning": (6, 11), "midday": (11, 15), "evening": (15, 21), "night": (21, 30)}
 
 
