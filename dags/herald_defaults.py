@@ -66,7 +66,7 @@ def herald_step(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from pipelines.errors import HeraldError
         from pipelines.warehouse.credentials import set_credentials_provider

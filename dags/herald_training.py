@@ -1,4 +1,4 @@
-"""Weekly training: extract → validate → features → baselines ∥ deep → register challenger → gate."""
+"""Weekly training: extract → validate → features → baselines ∥ deep → register challenger → gate → fallback."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ DOC = """
 ### Herald training
 Pulls customers, events, messages, sends and reviews, validates them with Great Expectations,
 builds the training set (features as of the start of the label window, time split), trains
-the response models, registers the candidate in MLflow as **challenger** and promotes it to
-**champion** only if it beats the current champion and every baseline on the test split.
-Every task logs to one MLflow run named after this DAG run.
+the response models, registers the deep model in MLflow as **challenger** with its review
+material, and promotes it to **champion** only if it beats the current champion and every
+baseline on the test split. If the gate refuses it, the run's best baseline (on validation) is
+registered and gated against the champion, so the first run leaves a model to serve and an old
+champion is replaced by a better one. Every gate decision lands in `model_promotions`.
+Every task logs to one MLflow run named after this DAG run; each model has a child run.
 """
 
 
@@ -88,12 +91,21 @@ def herald_training() -> None:
 
     @task
     @herald_step
+    def gate_fallback(training_set: dict, baselines: list, deep: list, registered: dict, decision: dict,
+                      validated: dict) -> dict:
+        from pipelines.flows import training
+
+        return training.gate_fallback(get_current_context()["run_id"], training_set, [*baselines, *deep],
+                                      registered, decision, validated)
+
+    @task
+    @herald_step
     def finish(run: dict[str, str], extracted: dict, validated: dict, baselines: list, deep: list,
-               registered: dict, decision: dict) -> dict:
+               registered: dict, decision: dict, fallback: dict) -> dict:
         from pipelines.flows import training
 
         return training.finish(get_current_context()["run_id"], run["mlflow_run_id"], extracted, validated,
-                               [*baselines, *deep], registered, decision)
+                               [*baselines, *deep], registered, decision, fallback)
 
     run = start()
     extracted = extract(run)
@@ -103,7 +115,8 @@ def herald_training() -> None:
     deep = train_deep(run, training_set)  # parallel to the baselines
     registered = register(run, training_set, baselines, deep, validated)
     decision = gate(training_set, registered, baselines, deep)
-    finish(run, extracted, validated, baselines, deep, registered, decision)
+    fallback = gate_fallback(training_set, baselines, deep, registered, decision, validated)
+    finish(run, extracted, validated, baselines, deep, registered, decision, fallback)
 
 
 herald_training()

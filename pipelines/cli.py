@@ -120,10 +120,11 @@ def print_summary(cfg: HeraldConfig) -> None:
             table.add_row(name, *(f"{metrics.get('test_' + k, float('nan')):.4f}"
                                   for k in ("auc", "pr_auc", "log_loss", "brier", "ece")))
         console.print(table)
-        reg, gate = training["registered"], training["gate"]
-        alias = "champion" if gate["promoted"] else "challenger"
-        console.print(f"Registered: {reg['name']} version {reg['version']} ({reg['estimator']}), alias {alias} — "
-                      + "; ".join(gate["reasons"]))
+        for release in training["releases"]:
+            reg, gate = release["registered"], release["gate"]
+            verdict = "promoted to champion" if gate["promoted"] else "not promoted"
+            console.print(f"Registered: {reg['name']} version {reg['version']} ({reg['estimator']}), {verdict} — "
+                          + "; ".join(gate["reasons"]))
     if scoring:
         console.print(f"Decisions written: {scoring['decisions']:,} ({scoring['messages_sent']:,} messages, "
                       f"hold-out share {scoring['holdout_share']:.1%}, explored {scoring['explored_share']:.1%}); "

@@ -46,13 +46,14 @@ def predict_served(model: mlflow.pyfunc.PyFuncModel, rows: pd.DataFrame) -> np.n
 
 def register_challenger(
     cfg: HeraldConfig,
-    parent_run_id: str,
+    mlflow_run_id: str,
     estimator_path: str,
     estimator_name: str,
     example_rows: pd.DataFrame,
     tags: dict[str, str] | None = None,
+    alias: str | None = CHALLENGER,
 ) -> RegisteredModel:
-    """Log the pyfunc (preprocessing + model) in the DAG run's MLflow run and alias it challenger."""
+    """Log the pyfunc (preprocessing + model) in the given MLflow run, register it and set ``alias``."""
     client = connect(cfg)
     estimator = load_estimator(Path(estimator_path))
     schema = estimator.input_schema()
@@ -60,7 +61,7 @@ def register_challenger(
     sample = pd.concat([example_rows[example_rows["message_id"].isna()].head(1), example_rows.head(4)])
     example = to_model_input(sample, schema).reset_index(drop=True)
     signature = signature_for(schema)
-    with mlflow.start_run(run_id=parent_run_id):
+    with mlflow.start_run(run_id=mlflow_run_id):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=HeraldResponsePyfunc(),
@@ -71,7 +72,8 @@ def register_challenger(
             registered_model_name=cfg.model_name,
         )
     version = str(info.registered_model_version)
-    client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
+    if alias:
+        client.set_registered_model_alias(cfg.model_name, alias, version)
     all_tags = {"estimator": estimator_name, "git_commit": git_commit(), **(tags or {})}
     for key, value in all_tags.items():
         client.set_model_version_tag(cfg.model_name, version, key, str(value))
@@ -119,6 +121,8 @@ def gate_challenger(
         if not metrics["auc"] >= champion_auc + margin:
             decision.promoted = False
             decision.reasons.append(f"AUC {metrics['auc']:.4f} < champion v{champion.version} {champion_auc:.4f} + margin {margin}")
+    elif champion is None:
+        decision.reasons.append("no champion yet")
     for name, auc in baseline_aucs.items():
         if name != challenger.estimator and not metrics["auc"] >= auc + margin:
             decision.promoted = False
@@ -135,18 +139,19 @@ def gate_challenger(
         client.set_registered_model_alias(cfg.model_name, CHAMPION, challenger.version)
     client.set_model_version_tag(cfg.model_name, challenger.version, "gate.promoted", str(decision.promoted))
     client.set_model_version_tag(cfg.model_name, challenger.version, "gate.reasons", "; ".join(decision.reasons))
-    record_promotion(cfg, run_id, decision)
+    aliases = client.get_model_version(cfg.model_name, challenger.version).aliases
+    record_promotion(cfg, run_id, decision, ",".join(sorted(aliases)) or None)
     return decision
 
 
-def record_promotion(cfg: HeraldConfig, run_id: str, decision: GateDecision) -> None:
-    """Append the gate's decision (who, what, when, why) to the promotions table."""
+def record_promotion(cfg: HeraldConfig, run_id: str, decision: GateDecision, aliases: str | None) -> None:
+    """Append the gate's decision (who, what, when, why) to the promotions table, one row per version."""
     row = pd.DataFrame([{
         "run_id": run_id,
         "decided_at": pd.Timestamp(datetime.now(timezone.utc)),
         "model_name": cfg.model_name,
         "version": decision.version,
-        "alias": CHAMPION if decision.promoted else CHALLENGER,
+        "alias": aliases,
         "previous_champion_version": decision.champion_version,
         "promoted": decision.promoted,
         "actor": "herald_training gate",
@@ -154,7 +159,7 @@ def record_promotion(cfg: HeraldConfig, run_id: str, decision: GateDecision) -> 
         "metrics": json.dumps({"challenger_auc": decision.challenger_auc, "champion_auc": decision.champion_auc}),
     }])
     with get_warehouse(cfg) as warehouse:
-        warehouse.write(PROMOTIONS_TABLE, row, mode="replace_run", run_filter={"run_id": run_id})
+        warehouse.write(PROMOTIONS_TABLE, row, mode="replace_run", run_filter={"run_id": run_id, "version": decision.version})
 
 
 def current_champion(cfg: HeraldConfig) -> RegisteredModel | None:

@@ -10,61 +10,81 @@ from models.pyfunc import load_estimator
 from pipelines.config import HeraldConfig
 from pipelines.monitor import log_reference
 from pipelines.policy_replay import evaluate_policy_offline
-from pipelines.registry import GateDecision, RegisteredModel, gate_challenger, register_challenger
+from pipelines.registry import CHALLENGER, GateDecision, RegisteredModel, gate_challenger, register_challenger
 from pipelines.review import Review, model_card, review_model, save_group_plot, write_card
 from pipelines.evaluate import save_quality_plots
 from pipelines.tracking import connect
 from pipelines.train import TrainingSet, load_rows
 
-# The model the platform is built around; a baseline serves only while it validates better.
+# The model the platform is built around: registered for review on every run it is trained.
 PREFERRED_CANDIDATE = "deep"
 
 
-def pick_candidate(trained: list[dict[str, Any]]) -> dict[str, Any]:
-    """The model with the best validation AUC (never the test split); the deep model wins ties.
-
-    If the deep model does not validate better than the baselines, the best baseline becomes the
-    challenger instead, so a run never leaves the platform without a model to serve.
-    """
+def pick_challenger(trained: list[dict[str, Any]]) -> dict[str, Any]:
+    """The deep model when it was trained, else the baseline with the best validation AUC."""
     if not trained:
         raise ValueError("no trained model to register")
-    return max(trained, key=lambda m: (m["metrics"].get("valid_auc", float("-inf")), m["name"] == PREFERRED_CANDIDATE))
+    deep = [m for m in trained if m["name"] == PREFERRED_CANDIDATE]
+    return deep[0] if deep else best_on_validation(trained)
+
+
+def pick_fallback(trained: list[dict[str, Any]], challenger: str) -> dict[str, Any] | None:
+    """The best baseline on validation (never the test split), gated when the deep challenger is refused.
+
+    Without it, a first run whose deep model loses to a baseline would leave nothing to serve, and
+    a champion from an older run would never be refreshed while the deep model keeps losing.
+    """
+    others = [m for m in trained if m["name"] != challenger]
+    return best_on_validation(others) if others and challenger == PREFERRED_CANDIDATE else None
+
+
+def best_on_validation(trained: list[dict[str, Any]]) -> dict[str, Any]:
+    return max(trained, key=lambda m: m["metrics"].get("valid_auc", float("-inf")))
 
 
 def register_candidate(
-    cfg: HeraldConfig, run_id: str, training: dict[str, Any], trained: list[dict[str, Any]],
-    mlflow_run_id: str, validation: dict[str, Any],
+    cfg: HeraldConfig, run_id: str, training: dict[str, Any], candidate: dict[str, Any],
+    validation: dict[str, Any], alias: str | None = CHALLENGER,
 ) -> RegisteredModel:
-    """Register the candidate as challenger with its test plots and drift reference data."""
+    """Register one trained model from its own MLflow child run, with its test plots and drift reference.
+
+    Each version then links to the run that holds its parameters, metrics, plots and model card.
+    """
     ts = TrainingSet(**training)
-    candidate = pick_candidate(trained)
     test = load_rows(ts.rows_path, "test")
     estimator = load_estimator(candidate["estimator_path"])
     predictions = estimator.predict_proba(test)
     connect(cfg)
-    plots = save_quality_plots(test["label"].to_numpy(), predictions, cfg.run_dir(run_id) / "plots",
+    plots = save_quality_plots(test["label"].to_numpy(), predictions, cfg.run_dir(run_id) / "plots" / candidate["name"],
                                f"{candidate['name']} on the test split")
-    with mlflow.start_run(run_id=mlflow_run_id):
+    with mlflow.start_run(run_id=candidate["mlflow_run_id"]):
         for path in plots:
             mlflow.log_artifact(str(path), "plots")
-        mlflow.log_metrics({f"{m['name']}.{k}": v for m in trained for k, v in m["metrics"].items() if v == v})
-    log_reference(mlflow_run_id, ts.reference_path)
+    log_reference(candidate["mlflow_run_id"], ts.reference_path)
     tags = {
         "data_validation": "passed" if validation.get("passed", False) else "failed",
         "feature_cutoff": ts.feature_cutoff,
         "test_auc": f"{candidate['metrics'].get('test_auc', float('nan')):.4f}",
         "dag_run_id": run_id,
     }
-    return register_challenger(cfg, mlflow_run_id, candidate["estimator_path"], candidate["name"], test, tags)
+    return register_challenger(cfg, candidate["mlflow_run_id"], candidate["estimator_path"], candidate["name"],
+                               test, tags, alias=alias)
+
+
+def log_comparison(cfg: HeraldConfig, trained: list[dict[str, Any]], mlflow_run_id: str) -> None:
+    """Every model's validation and test metrics side by side on the DAG run's MLflow run."""
+    connect(cfg)
+    with mlflow.start_run(run_id=mlflow_run_id):
+        mlflow.log_metrics({f"{m['name']}.{k}": v for m in trained for k, v in m["metrics"].items() if v == v})
 
 
 def gate_candidate(
     cfg: HeraldConfig, run_id: str, training: dict[str, Any], registered: dict[str, Any], trained: list[dict[str, Any]]
 ) -> GateDecision:
-    """Gate the challenger; a deep challenger must also beat every baseline of the same run.
+    """Gate a registered version; a deep challenger must also beat every baseline of the same run.
 
-    Without a deep model the challenger already is the best baseline on validation, and re-ranking
-    baselines on the test split would just pick by test noise.
+    A baseline is gated against the champion only: it already is the best baseline on validation,
+    and re-ranking baselines on the test split would just pick by test noise.
     """
     ts = TrainingSet(**training)
     test = load_rows(ts.rows_path, "test")
@@ -80,6 +100,25 @@ def gate_candidate(
     decision = gate_challenger(cfg, run_id, challenger, test, baselines, review.max_group_auc_gap)
     publish_review(cfg, run_id, challenger, estimator, ts, trained, review, decision, policy_value)
     return decision
+
+
+def gate_fallback(
+    cfg: HeraldConfig, run_id: str, training: dict[str, Any], trained: list[dict[str, Any]],
+    registered: dict[str, Any], decision: dict[str, Any], validation: dict[str, Any],
+) -> dict[str, Any]:
+    """When the deep challenger is refused, register the run's best baseline and put it through the gate.
+
+    The baseline version gets no alias unless the gate promotes it; the deep version keeps
+    ``challenger`` so reviewers find it. Returns the fallback's registration and decision, or why
+    there was none.
+    """
+    fallback = pick_fallback(trained, registered["estimator"])
+    if decision["promoted"] or fallback is None:
+        why = "the challenger was promoted" if decision["promoted"] else "no baseline besides the challenger"
+        return {"gated": False, "why": why}
+    version = register_candidate(cfg, run_id, training, fallback, validation, alias=None)
+    gated = gate_candidate(cfg, run_id, training, version.to_dict(), trained)
+    return {"gated": True, "registered": version.to_dict(), "decision": gated.to_dict()}
 
 
 def publish_review(

@@ -1,4 +1,4 @@
-"""Tasks of ``herald_training``: extract → validate → features → train → register → gate."""
+"""Tasks of ``herald_training``: extract → validate → features → train → register → gate → fallback."""
 
 from __future__ import annotations
 
@@ -44,9 +44,12 @@ def train_deep(dag_run_id: str, training: dict[str, Any], mlflow_run_id: str) ->
 
 def register(dag_run_id: str, training: dict[str, Any], trained: list[dict[str, Any]], mlflow_run_id: str,
              validation: dict[str, Any]) -> dict[str, Any]:
-    from pipelines.release import register_candidate
+    """Register the deep model (or, when it is switched off, the best baseline) as challenger."""
+    from pipelines.release import log_comparison, pick_challenger, register_candidate
 
-    return register_candidate(load_config(), dag_run_id, training, trained, mlflow_run_id, validation).to_dict()
+    cfg = load_config()
+    log_comparison(cfg, trained, mlflow_run_id)
+    return register_candidate(cfg, dag_run_id, training, pick_challenger(trained), validation).to_dict()
 
 
 def gate(dag_run_id: str, training: dict[str, Any], registered: dict[str, Any], trained: list[dict[str, Any]]) -> dict[str, Any]:
@@ -55,8 +58,16 @@ def gate(dag_run_id: str, training: dict[str, Any], registered: dict[str, Any], 
     return gate_candidate(load_config(), dag_run_id, training, registered, trained).to_dict()
 
 
+def gate_fallback(dag_run_id: str, training: dict[str, Any], trained: list[dict[str, Any]], registered: dict[str, Any],
+                  decision: dict[str, Any], validation: dict[str, Any]) -> dict[str, Any]:
+    from pipelines.release import gate_fallback as gate_best_baseline
+
+    return gate_best_baseline(load_config(), dag_run_id, training, trained, registered, decision, validation)
+
+
 def finish(dag_run_id: str, mlflow_run_id: str, extracted: dict[str, Any], validated: dict[str, Any],
-           trained: list[dict[str, Any]], registered: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+           trained: list[dict[str, Any]], registered: dict[str, Any], decision: dict[str, Any],
+           fallback: dict[str, Any]) -> dict[str, Any]:
     """Close the MLflow run and leave the run's summary for people and the demo."""
     from pipelines.report import write_run_summary
     from pipelines.tracking import finish_dag_run
@@ -67,9 +78,10 @@ def finish(dag_run_id: str, mlflow_run_id: str, extracted: dict[str, Any], valid
         "rows": extracted["rows"],
         "validation": {k: v for k, v in validated.items() if k != "paths"},
         "models": {m["name"]: {k: v for k, v in m["metrics"].items() if k.startswith("test_")} for m in trained},
-        "registered": registered,
-        "gate": decision,
+        "releases": [{"registered": registered, "gate": decision},
+                     *([{"registered": fallback["registered"], "gate": fallback["decision"]}] if fallback["gated"] else [])],
     }
     write_run_summary(cfg, DAG_ID, summary)
     finish_dag_run(cfg, mlflow_run_id)
-    return {"promoted": decision["promoted"], "version": registered["version"]}
+    served = fallback["decision"] if fallback["gated"] and fallback["decision"]["promoted"] else decision
+    return {"promoted": served["promoted"], "version": served["version"]}

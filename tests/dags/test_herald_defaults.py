@@ -40,7 +40,7 @@ def test_airflow_connection_supplies_bigquery_credentials(monkeypatch: pytest.Mo
 
 
 def test_herald_step_registers_the_provider_and_fails_user_errors_fast() -> None:
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
     from herald_defaults import airflow_gcp_credentials, herald_step
 
     from pipelines.errors import DataValidationError

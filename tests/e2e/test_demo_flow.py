@@ -21,6 +21,9 @@ def cfg(herald_home: Path):
     mp = pytest.MonkeyPatch()
     mp.setenv("HERALD_HOME", str(herald_home))
     mp.setenv("HERALD_WORLD__SIZE", "tiny")
+    # Waive the AUC margins so the deep challenger is promoted and scoring serves it end to end;
+    # tests/e2e/test_monitoring.py takes the other path (deep refused, best baseline serves).
+    mp.setenv("HERALD_PROMOTION_MARGIN", "-1.0")
     from pipelines.config import load_config
 
     yield load_config()
@@ -47,17 +50,23 @@ def _table(cfg, name: str) -> pd.DataFrame:
         return con.sql(f"SELECT * FROM {cfg.dataset}.{name}").df()
 
 
-def test_training_registers_a_champion_with_review_material(ran) -> None:
+def test_training_registers_the_deep_model_with_review_material_and_promotes_it_through_the_gate(ran) -> None:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(ran.tracking_uri, ran.tracking_uri)
+    challenger = client.get_model_version_by_alias(ran.model_name, "challenger")
+    assert challenger.tags["estimator"] == "deep"
+    assert challenger.tags["data_validation"] == "passed"
+    assert challenger.tags["gate.promoted"] == "True"
+    assert challenger.description.startswith(f"# {ran.model_name} v{challenger.version} — deep")
+    artifacts = {a.path for a in client.list_artifacts(challenger.run_id)}
+    assert {"plots", "reference", "review", "ope", "model_card.md"} <= artifacts
+    assert client.get_run(challenger.run_id).data.tags["mlflow.runName"] == "deep"  # the deep child run
     champion = client.get_model_version_by_alias(ran.model_name, "champion")
-    assert champion.tags["data_validation"] == "passed"
-    assert champion.tags["gate.promoted"] == "True"
-    artifacts = {a.path for a in client.list_artifacts(champion.run_id)}
-    assert {"plots", "reference"} <= artifacts
+    assert champion.version == challenger.version
     promotions = _table(ran, "model_promotions")
     assert promotions["promoted"].tolist() == [True]
+    assert promotions["alias"].tolist() == ["challenger,champion"]
 
 
 def test_champion_predicts_from_raw_rows(ran) -> None:

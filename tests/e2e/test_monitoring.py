@@ -19,6 +19,9 @@ def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webho
     monkeypatch.setenv("HERALD_WORLD__SIZE", "tiny")
     # One breached run is enough to exercise the retraining trigger here.
     monkeypatch.setenv("HERALD_MONITORING__BREACHES_BEFORE_RETRAIN", "1")
+    # An AUC margin no model can meet: the gate refuses the deep challenger, so the run's best
+    # baseline is gated as fallback and, with no champion yet, serves (the bootstrap path).
+    monkeypatch.setenv("HERALD_PROMOTION_MARGIN", "1.0")
     monkeypatch.setenv("HERALD_ALERTS__EMAIL_TO", '["oncall@example.com"]')
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{smtp_inbox.port}?disable_ssl=true&disable_tls=true")
     monkeypatch.setenv("AIRFLOW_CONN_HERALD_WEBHOOK", f"http://127.0.0.1:{webhook_inbox.port}/hooks/herald")
@@ -38,7 +41,21 @@ def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webho
     return cfg, smtp_inbox, webhook_inbox, log
 
 
-def test_injected_drift_sends_one_alert_naming_only_drifted_features(monitored) -> None:
+def _assert_best_baseline_serves_after_the_deep_challenger_was_refused(cfg, promotions: pd.DataFrame) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
+    challenger = client.get_model_version_by_alias(cfg.model_name, "challenger")
+    champion = client.get_model_version_by_alias(cfg.model_name, "champion")
+    assert challenger.tags["estimator"] == "deep" and challenger.tags["gate.promoted"] == "False"
+    assert champion.tags["estimator"] in {"logreg", "lightgbm"} and champion.tags["gate.promoted"] == "True"
+    assert "model_card.md" in {a.path for a in client.list_artifacts(champion.run_id)}
+    first_run = promotions[promotions["run_id"] == promotions["run_id"].iloc[0]].sort_values("version")
+    assert first_run["promoted"].tolist() == [False, True]
+    assert "baseline" in first_run["reason"].iloc[0] and "no champion yet" in first_run["reason"].iloc[1]
+
+
+def test_baseline_serves_when_deep_is_refused_and_injected_drift_alerts_once(monitored) -> None:
     import duckdb
 
     from pipelines.monitor import features_of
@@ -47,6 +64,8 @@ def test_injected_drift_sends_one_alert_naming_only_drifted_features(monitored) 
     cfg, smtp_inbox, webhook_inbox, _ = monitored
     with duckdb.connect(str(cfg.duckdb_path), read_only=True) as con:
         metrics = con.sql(f"SELECT * FROM {cfg.dataset}.monitoring_metrics").df()
+        promotions = con.sql(f"SELECT * FROM {cfg.dataset}.model_promotions ORDER BY decided_at").df()
+    _assert_best_baseline_serves_after_the_deep_challenger_was_refused(cfg, promotions)
     drift = metrics[metrics["kind"] == "data_drift"]
     features = sorted(set(drift["subject"]) - {"all_features"})
     expected = {f for t, cols in DRIFTED_FEATURES.items() for c in cols for f in features_of(f"{t}.{c}", features)}
