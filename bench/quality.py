@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from pipelines.config import HeraldConfig
@@ -38,22 +39,19 @@ def prepare_training(cfg: HeraldConfig, run_id: str = "bench-quality") -> tuple[
 
 def run(cfg: HeraldConfig) -> dict[str, Any]:
     from models.pyfunc import load_estimator
-    from pipelines.synthetic import load_oracle
     from pipelines.train import load_rows
 
     training_set, trained = prepare_training(cfg)
     test = load_rows(training_set["rows_path"], "test")
-    oracle = load_oracle(cfg.home / "world")
-    truth = oracle.send_truth.set_index("send_id")["p_true"]
     y = test["label"].to_numpy()
-    oracle_auc = float(roc_auc_score(y, truth.reindex(test["send_id"]).to_numpy()))
+    oracle = oracle_auc(cfg, test)
     models: dict[str, dict[str, float]] = {}
     for model in trained:
         p = load_estimator(model["estimator_path"]).predict_proba(test)
         auc = float(roc_auc_score(y, p))
-        models[model["name"]] = {"auc": auc, "norm_auc": normalised_auc(auc, oracle_auc)}
+        models[model["name"]] = {"auc": auc, "norm_auc": normalised_auc(auc, oracle)}
     return {
-        "oracle_auc": oracle_auc,
+        "oracle_auc": oracle,
         "models": models,
         "test_rows": int(len(test)),
         "test_positive_rate": float(np.mean(y)),
@@ -63,6 +61,12 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
     }
 
 
+def oracle_auc(cfg: HeraldConfig, test: pd.DataFrame) -> float:
+    """AUC of the world's true P(convert) on the logged test sends: the ceiling for any model."""
+    from pipelines.synthetic import load_oracle
+
+    truth = load_oracle(cfg.home / "world").send_truth.set_index("send_id")["p_true"]
+    return float(roc_auc_score(test["label"].to_numpy(), truth.reindex(test["send_id"]).to_numpy()))
 
 
 def latent_bound_auc(cfg: HeraldConfig, rows_path: str) -> float:

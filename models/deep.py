@@ -30,6 +30,7 @@ class DeepConfig:
     hidden: int = 64
     part_dim: int = 32
     seq_hidden: int = 32
+    sequence_encoder: str = "gru"  # or "transformer" (models/components/sequence.py)
     context_dim: int = 16
     head_hidden: int = 128
     dropout: float = 0.2
@@ -134,6 +135,7 @@ class DeepResponse:
         vocab = f.sequence_vocab
         return {
             "hidden": cfg.hidden, "part_dim": cfg.part_dim, "seq_hidden": cfg.seq_hidden, "dropout": cfg.dropout,
+            "sequence_encoder": cfg.sequence_encoder,
             "context_dim": cfg.context_dim, "head_hidden": cfg.head_hidden,
             "customer_cards": f.cardinalities("customer"), "customer_numeric": f.n_numeric("customer"),
             "message_cards": f.cardinalities("message"), "message_numeric": f.n_numeric("message"),

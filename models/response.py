@@ -26,7 +26,8 @@ class ResponseModule(pl.LightningModule):
         dim, part, drop = arch["hidden"], arch["part_dim"], arch["dropout"]
         self.customer = CustomerTower(arch["customer_cards"], arch["customer_numeric"], dim,
                                       sequence=arch["sequence"], reviews=arch["reviews"],
-                                      seq_hidden=arch["seq_hidden"], part_dim=part, dropout=drop)
+                                      seq_hidden=arch["seq_hidden"], part_dim=part, dropout=drop,
+                                      sequence_encoder=arch.get("sequence_encoder", "gru"))
         self.message = MessageTower(arch["message_cards"], arch["message_numeric"], dim,
                                     text=arch["text"], images=arch["images"], part_dim=part, dropout=drop)
         self.context = ContextEncoder(arch["context_cards"], arch["context_numeric"], arch["context_dim"])

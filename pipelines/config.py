@@ -111,6 +111,8 @@ class DeepSettings(BaseModel):
     hidden: int = 64
     head_hidden: int = 128
     seq_hidden: int = 32
+    # Encoder over the last events: "gru" (default) or "transformer"; `make bench SECTION=sequence`.
+    sequence_encoder: Literal["gru", "transformer"] = "gru"
     # Wide & deep: linear logit terms straight from the tabular columns beside the towers.
     wide: bool = True
     # Seeds averaged at prediction time (each one a full fit: fit time grows linearly).

@@ -113,9 +113,10 @@ def gate_fallback(
     there was none.
     """
     fallback = pick_fallback(trained, registered["estimator"])
-    if decision["promoted"] or fallback is None:
-        why = "the challenger was promoted" if decision["promoted"] else "no baseline besides the challenger"
-        return {"gated": False, "why": why}
+    if decision["promoted"]:
+        return {"gated": False, "why": "the challenger was promoted"}
+    if fallback is None:
+        return {"gated": False, "why": f"the challenger ({registered['estimator']}) has no baseline to fall back to"}
     version = register_candidate(cfg, run_id, training, fallback, validation, alias=None)
     gated = gate_candidate(cfg, run_id, training, version.to_dict(), trained)
     return {"gated": True, "registered": version.to_dict(), "decision": gated.to_dict()}

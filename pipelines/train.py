@@ -156,7 +156,8 @@ def deep_config(cfg: HeraldConfig):  # noqa: ANN201 - models.deep is imported la
     d = cfg.deep
     return DeepConfig(
         max_epochs=d.max_epochs, batch_size=d.batch_size, hidden=d.hidden, head_hidden=d.head_hidden,
-        seq_hidden=d.seq_hidden, wide=d.wide, ensemble=d.ensemble, auxiliary_weight=d.auxiliary_weight,
+        seq_hidden=d.seq_hidden, sequence_encoder=d.sequence_encoder, wide=d.wide, ensemble=d.ensemble,
+        auxiliary_weight=d.auxiliary_weight,
         sequence=d.sequence, reviews=d.reviews,
         text=d.text, images=d.images, seed=d.seed,
         text_cache_dir=str(cfg.home / "cache" / "text"),

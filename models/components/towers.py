@@ -15,10 +15,12 @@ class CustomerTower(nn.Module):
     """Profile and aggregates, the event history and review texts → one vector per customer."""
 
     def __init__(self, cardinalities: list[int], n_numeric: int, out_dim: int, *, sequence: tuple[int, int] | None,
-                 reviews: bool, seq_hidden: int = 32, part_dim: int = 32, dropout: float = 0.1) -> None:
+                 reviews: bool, seq_hidden: int = 32, part_dim: int = 32, dropout: float = 0.1,
+                 sequence_encoder: str = "gru") -> None:
         super().__init__()
         self.tabular = TabularEncoder(cardinalities, n_numeric, out_dim, dropout)
-        self.sequence = SequenceEncoder(*sequence, hidden=seq_hidden, out_dim=part_dim) if sequence else None
+        self.sequence = (SequenceEncoder(*sequence, hidden=seq_hidden, out_dim=part_dim, kind=sequence_encoder)
+                         if sequence else None)
         self.reviews = TextProjection(part_dim, dropout=dropout) if reviews else None
         width = out_dim + part_dim * ((self.sequence is not None) + (self.reviews is not None))
         self.out = nn.Sequential(nn.Linear(width, out_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(out_dim, out_dim))

@@ -165,3 +165,18 @@ def test_tower_embeddings_for_segments_and_drift(splits: tuple[pd.DataFrame, ...
     messages = test.dropna(subset=["message_id"]).drop_duplicates("message_id")
     assert model.message_embeddings(messages).shape == (len(messages), fast_config.hidden)
     assert len(np.unique(vectors.round(5), axis=0)) > 1
+
+
+def test_transformer_sequence_encoder_trains_reproducibly_and_round_trips(
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    train, valid, test = splits
+    config = replace(fast_config, sequence_encoder="transformer")
+    model = fit(train, valid, config)
+    assert model.arch["sequence_encoder"] == "transformer"
+    p = model.predict_proba(test)
+    np.testing.assert_allclose(fit(train, valid, config).predict_proba(test), p, rtol=1e-5)
+    loaded = joblib.load(save_estimator(model, tmp_path / "deep.joblib"))
+    np.testing.assert_allclose(loaded.predict_proba(test), p, rtol=1e-6)
