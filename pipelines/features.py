@@ -229,7 +229,7 @@ def send_actions(
 def _recent_sends(sends_sorted: pd.DataFrame) -> np.ndarray:
     """Messages (not hold-outs) the customer got in the 7 days strictly before each send."""
     is_sent = (~sends_sorted["channel"].eq(HOLDOUT_CHANNEL)).astype("int64").to_numpy()
-    ts = sends_sorted["sent_at"].to_numpy().astype("datetime64[ns]").astype("int64")
+    ts = sends_sorted["sent_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").astype("int64")
     cust = sends_sorted["customer_id"].to_numpy()
     week = np.int64(7 * 86400 * 10**9)
     out = np.zeros(len(sends_sorted), dtype="int64")

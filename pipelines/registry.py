@@ -135,7 +135,8 @@ def gate_challenger(
         decision.reasons.append(
             f"AUC gap between protected groups {group_auc_gap:.4f} > bound {cfg.promotion_max_group_auc_gap}")
     if decision.promoted:
-        decision.reasons.append("beats champion and baselines; calibration and group AUC gap within bounds")
+        beaten = "champion and baselines" if champion is not None else "baselines"
+        decision.reasons.append(f"beats {beaten}; calibration and group AUC gap within bounds")
         client.set_registered_model_alias(cfg.model_name, CHAMPION, challenger.version)
     client.set_model_version_tag(cfg.model_name, challenger.version, "gate.promoted", str(decision.promoted))
     client.set_model_version_tag(cfg.model_name, challenger.version, "gate.reasons", "; ".join(decision.reasons))
