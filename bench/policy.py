@@ -37,10 +37,12 @@ def ensure_champion(cfg: HeraldConfig, run_id: str = "bench-train") -> dict[str,
         trained += training.train_deep(run_id, training_set, mlflow_run)
         registered = training.register(run_id, training_set, trained, mlflow_run, validated)
         decision = training.gate(run_id, training_set, registered, trained)
-        training.finish(run_id, mlflow_run, extracted, validated, trained, registered, decision)
+        fallback = training.gate_fallback(run_id, training_set, trained, registered, decision, validated)
+        training.finish(run_id, mlflow_run, extracted, validated, trained, registered, decision, fallback)
         champion = current_champion(cfg)
         if champion is None:
-            raise RuntimeError(f"training did not promote a champion: {decision['reasons']}")
+            reasons = decision["reasons"] + fallback.get("decision", {}).get("reasons", [])
+            raise RuntimeError(f"training did not promote a champion: {'; '.join(reasons)}")
     return {"champion": champion, "rows_path": str(latest_training_rows(cfg))}
 
 
