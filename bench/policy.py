@@ -141,6 +141,7 @@ def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: An
 
 
 def run(cfg: HeraldConfig) -> dict[str, Any]:
+    from bench.quality import fit_latent_scorer
     from pipelines.scoring.scorer import load_scorer
     from pipelines.synthetic import load_oracle
 
@@ -150,12 +151,17 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
     oracle = load_oracle(cfg.home / "world")
     plan = prepare_plan(cfg, POLICY_RUN)
     values = policy_values(cfg, plan, scorer, oracle)
+    # Diagnostic: the same policy driven by LightGBM given the hidden traits (not observable in
+    # production); it bounds what a model of the observed data could reach at this sample size.
+    latent = policy_values(cfg, plan, fit_latent_scorer(cfg, prepared["rows_path"]), oracle)
     return {
         "norm_policy_value": {
             "greedy": normalised(values["greedy"], values["random"], values["oracle"]),
             "explore": normalised(values["explore"], values["random"], values["oracle"]),
         },
         "values": values,
+        "diagnostics": {"greedy_norm_policy_value_lightgbm_on_true_latents":
+                        normalised(latent["greedy"], latent["random"], latent["oracle"])},
         "ope": ope_against_truth(cfg, prepared["rows_path"], scorer, oracle),
         "model": {"name": champion.name, "version": champion.version, "estimator": champion.estimator},
         "note": ("V = mean true P(convert) of the chosen action over customers the rules leave open, as of now; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,18 @@ def latent_bound_auc(cfg: HeraldConfig, rows_path: str) -> float:
     A diagnostic, not a model: it says how much of the gap to the oracle comes from traits the
     data only hints at, versus what a model fails to extract from the data it has.
     """
+    from pipelines.train import load_rows
+
+    scorer = fit_latent_scorer(cfg, rows_path)
+    test = load_rows(rows_path, "test")
+    return float(roc_auc_score(test["label"], scorer(test)))
+
+
+LATENT_ROW_COLUMNS = ["customer_id", "message_id", "channel", "send_hour", "recent_sends_7d"]
+
+
+def fit_latent_scorer(cfg: HeraldConfig, rows_path: str) -> Callable[[pd.DataFrame], np.ndarray]:
+    """LightGBM trained on the training split with the hidden traits; scores any frame of model rows."""
     import lightgbm as lgb
 
     from pipelines.synthetic import load_oracle
@@ -83,18 +96,20 @@ def latent_bound_auc(cfg: HeraldConfig, rows_path: str) -> float:
     oracle = load_oracle(cfg.home / "world")
     truth = oracle.customer_truth.set_index("customer_id")
     messages = oracle.message_truth.set_index("message_id")[["category", "tone", "offer_type", "discount_pct"]]
+
+    def traits(rows: pd.DataFrame) -> pd.DataFrame:
+        frame = rows[LATENT_ROW_COLUMNS].join(truth, on="customer_id").join(messages.add_prefix("m_"), on="message_id")
+        for col in ("channel", "m_category", "m_tone", "m_offer_type"):
+            frame[col] = frame[col].astype("category")
+        return frame.drop(columns=["customer_id", "message_id"])
+
     rows = load_rows(rows_path)
-    frame = rows[["customer_id", "message_id", "channel", "send_hour", "recent_sends_7d", "split", "label"]]
-    frame = frame.join(truth, on="customer_id").join(messages.add_prefix("m_"), on="message_id")
-    for col in ("channel", "m_category", "m_tone", "m_offer_type"):
-        frame[col] = frame[col].astype("category")
-    features = [c for c in frame.columns if c not in ("customer_id", "message_id", "split", "label")]
-    train, valid, test = (frame[frame["split"] == s] for s in ("train", "valid", "test"))
+    train, valid = (rows[rows["split"] == s] for s in ("train", "valid"))
     booster = lgb.train(
         {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 100,
          "verbose": -1, "num_threads": 2, "seed": 7},
-        lgb.Dataset(train[features], train["label"]), 800,
-        valid_sets=[lgb.Dataset(valid[features], valid["label"])],
+        lgb.Dataset(traits(train), train["label"]), 800,
+        valid_sets=[lgb.Dataset(traits(valid), valid["label"])],
         callbacks=[lgb.early_stopping(50, verbose=False)],
     )
-    return float(roc_auc_score(test["label"], booster.predict(test[features])))
+    return lambda frame: np.asarray(booster.predict(traits(frame.reset_index(drop=True))), dtype=np.float64)
