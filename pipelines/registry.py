@@ -53,8 +53,24 @@ def register_challenger(
     tags: dict[str, str] | None = None,
     alias: str | None = CHALLENGER,
 ) -> RegisteredModel:
-    """Log the pyfunc (preprocessing + model) in the given MLflow run, register it and set ``alias``."""
+    """Log the pyfunc (preprocessing + model) in the given MLflow run, register it and set ``alias``.
+
+    A retried task finds the version already registered from this run and reuses it, so Airflow
+    retries never leave duplicate versions behind.
+    """
     client = connect(cfg)
+    done = client.search_model_versions(f"name = '{cfg.model_name}' AND run_id = '{mlflow_run_id}'")
+    version = max((str(v.version) for v in done), key=int) if done else _log_and_register(
+        cfg, mlflow_run_id, estimator_path, example_rows)
+    if alias:
+        client.set_registered_model_alias(cfg.model_name, alias, version)
+    all_tags = {"estimator": estimator_name, "git_commit": git_commit(), **(tags or {})}
+    for key, value in all_tags.items():
+        client.set_model_version_tag(cfg.model_name, version, key, str(value))
+    return RegisteredModel(cfg.model_name, version, f"models:/{cfg.model_name}/{version}", estimator_name)
+
+
+def _log_and_register(cfg: HeraldConfig, mlflow_run_id: str, estimator_path: str, example_rows: pd.DataFrame) -> str:
     estimator = load_estimator(Path(estimator_path))
     schema = estimator.input_schema()
     # Include a hold-out row in the example: its message columns are empty, as in serving.
@@ -71,13 +87,7 @@ def register_challenger(
             input_example=example,
             registered_model_name=cfg.model_name,
         )
-    version = str(info.registered_model_version)
-    if alias:
-        client.set_registered_model_alias(cfg.model_name, alias, version)
-    all_tags = {"estimator": estimator_name, "git_commit": git_commit(), **(tags or {})}
-    for key, value in all_tags.items():
-        client.set_model_version_tag(cfg.model_name, version, key, str(value))
-    return RegisteredModel(cfg.model_name, version, f"models:/{cfg.model_name}/{version}", estimator_name)
+    return str(info.registered_model_version)
 
 
 @dataclass

@@ -135,7 +135,7 @@ def model_card(
     if champion:
         lines.append(f"Champion v{champion.get('version')}: test AUC {champion.get('auc', float('nan')):.4f} on the same split.")
     else:
-        lines.append("No champion yet: this is the first candidate.")
+        lines.append("No champion when this version was gated: it could become the first one.")
     if policy_value:
         lines += ["", "## Policy value (off-policy, test split)", ""]
         lines += [f"- {k}: {v}" for k, v in policy_value.items()]

@@ -51,6 +51,8 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(tmp_path: Path
     bad = _estimator(train, tmp_path / "bad.joblib", shuffle_labels=True)
 
     first = register_challenger(cfg, dag_run(cfg, "herald_training", "run-1"), good, "logreg", test)
+    retried = register_challenger(cfg, dag_run(cfg, "herald_training", "run-1"), good, "logreg", test)
+    assert retried == first  # a retried register task reuses the run's version instead of adding one
     promoted = gate_challenger(cfg, "run-1", first, test, baseline_aucs={})
     assert promoted.promoted, promoted.reasons
 
@@ -63,6 +65,7 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(tmp_path: Path
     assert str(client.get_model_version_by_alias(cfg.model_name, "champion").version) == first.version
     assert str(client.get_model_version_by_alias(cfg.model_name, "challenger").version) == second.version
     assert client.get_model_version(cfg.model_name, second.version).tags["gate.promoted"] == "False"
+    assert len(client.search_model_versions(f"name = '{cfg.model_name}'")) == 2
     with get_warehouse(cfg) as warehouse:
         history = warehouse.query("model_promotions_history")
     assert history["promoted"].tolist() == [True, False]
