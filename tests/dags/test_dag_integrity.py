@@ -68,3 +68,11 @@ def test_parsing_a_dag_file_does_not_import_heavy_libraries(dag_file: str) -> No
     out = subprocess.run([sys.executable, "-c", probe, str(DAGS), str(DAGS / dag_file)], capture_output=True,
                          text=True, check=True, env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_training_gates_the_deep_challenger_before_any_fallback(dagbag) -> None:
+    dag = dagbag.dags["herald_training"]
+    assert {"train_baselines", "train_deep"} <= dag.get_task("register").upstream_task_ids
+    assert "register" in dag.get_task("gate").upstream_task_ids
+    assert "gate" in dag.get_task("gate_fallback").upstream_task_ids
+    assert "gate_fallback" in dag.get_task("finish").upstream_task_ids
