@@ -175,6 +175,17 @@ class DeepResponse:
                 out[index.numpy()] = p.numpy()
         return out
 
+    def modality_attributions(self, rows: pd.DataFrame, n_steps: int = 24) -> dict[str, Any]:
+        """Integrated gradients of each row's logit to the modalities (models/attribution.py).
+
+        With an ensemble the first member speaks for the model, as for the tower embeddings.
+        """
+        from models.attribution import integrated_gradients
+
+        assert self.module is not None and self.featurizer is not None, "fit() first"
+        torch.set_num_threads(self.config.threads)
+        return integrated_gradients(self.module, self.featurizer.encode(rows), n_steps).to_dict()
+
     # ---- representations ------------------------------------------------------------------
     def customer_embeddings(self, rows: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
         """The customer tower's vector for each row: what segments cluster and drift summarises.

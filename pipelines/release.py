@@ -146,6 +146,9 @@ def publish_review(
         mlflow.log_artifact(str(plot), "plots")
         mlflow.log_dict(review.to_dict(), "review/review.json")
         mlflow.log_metrics({f"ablation_auc.{k}": v for k, v in review.ablation_auc.items()})
+        if review.modality_attributions:
+            mlflow.log_metrics({f"ig_mean_abs.{k.replace(' ', '_')}": v
+                                for k, v in review.modality_attributions["mean_abs"].items()})
         mlflow.log_metric("max_group_auc_gap", review.max_group_auc_gap)
         mlflow.log_dict(policy_value, "ope/policy_value.json")
         mlflow.log_metrics({"ope.dr": policy_value["policy"]["dr"]["estimate"],

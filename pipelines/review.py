@@ -30,6 +30,8 @@ class Review:
     max_group_auc_gap: float = 0.0
     ablation_auc: dict[str, float] = field(default_factory=dict)
     attributions: dict[str, float] = field(default_factory=dict)
+    # Deep models only: integrated gradients per modality (models/attribution.py), on a smaller sample.
+    modality_attributions: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +93,8 @@ def permutation_attributions(
     return dict(sorted(drops.items(), key=lambda kv: -kv[1])[:top])
 
 
-def review_model(estimator: Any, test: pd.DataFrame, groups: list[str], sample_rows: int = 8000) -> Review:
+def review_model(estimator: Any, test: pd.DataFrame, groups: list[str], sample_rows: int = 8000,
+                 gradient_rows: int = 1000) -> Review:
     """Group metrics on the whole test split; ablation and attributions on a sample (they predict many times)."""
     test = test.reset_index(drop=True)
     per_group, gap = group_metrics(test, estimator.predict_proba(test), groups)
@@ -99,7 +102,10 @@ def review_model(estimator: Any, test: pd.DataFrame, groups: list[str], sample_r
     y = sample["label"].to_numpy()
     if len(np.unique(y)) < 2:
         return Review(per_group, gap)
-    return Review(per_group, gap, ablation(estimator, sample, y), permutation_attributions(estimator, sample, y))
+    gradients = estimator.modality_attributions(sample.head(gradient_rows)) \
+        if hasattr(estimator, "modality_attributions") else {}
+    return Review(per_group, gap, ablation(estimator, sample, y), permutation_attributions(estimator, sample, y),
+                  gradients)
 
 
 def model_card(
@@ -151,6 +157,14 @@ def model_card(
     if review.attributions:
         lines += ["", "## Attributions (AUC lost when the column is shuffled)", ""]
         lines += [f"- {k}: {v:+.4f}" for k, v in review.attributions.items()]
+    if review.modality_attributions:
+        ig = review.modality_attributions
+        lines += ["", f"## Integrated gradients by modality ({ig['rows']} test rows, logit units)", "",
+                  "Contribution of each modality to the logit relative to all modalities blank; "
+                  f"worst completeness error {ig['max_completeness_error']:.1e}.", "",
+                  "| modality | mean abs | mean |", "|---|---|---|"]
+        lines += [f"| {k} | {v:.4f} | {ig['mean'][k]:+.4f} |"
+                  for k, v in sorted(ig["mean_abs"].items(), key=lambda kv: -kv[1])]
     lines += ["", "## Known limits", "",
               "- Trained on logged sends of one logging policy; actions it rarely took are estimated with little data.",
               "- Labels are conversions within the 7-day attribution window; later effects are not seen.",

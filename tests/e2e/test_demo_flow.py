@@ -59,6 +59,8 @@ def test_training_registers_the_deep_model_with_review_material_and_promotes_it_
     assert challenger.tags["data_validation"] == "passed"
     assert challenger.tags["gate.promoted"] == "True"
     assert challenger.description.startswith(f"# {ran.model_name} v{challenger.version} — deep")
+    assert "Integrated gradients by modality" in challenger.description
+    assert any(k.startswith("ig_mean_abs.") for k in client.get_run(challenger.run_id).data.metrics)
     artifacts = {a.path for a in client.list_artifacts(challenger.run_id)}
     assert {"plots", "reference", "review", "ope", "model_card.md"} <= artifacts
     assert client.get_run(challenger.run_id).data.tags["mlflow.runName"] == "deep"  # the deep child run
