@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.hillstrom.importer import Target, hillstrom_config, import_hillstrom
+from pipelines.hillstrom.importer import ImportResult, Target, hillstrom_config, import_hillstrom
 from pipelines.hillstrom.report import log_results
 
 RUN_SUMMARY_ID = "herald_hillstrom"
@@ -28,7 +28,25 @@ def run_experiment(
     now: datetime | None = None,
     progress: Any = None,
 ) -> dict[str, Any]:
-    """Import the file, train Herald's models with the generic code, value every policy on held-out customers.
+    """Import the file, then :func:`evaluate_import` (train, value every policy on held-out customers)."""
+    hcfg = hillstrom_config(cfg)
+    now = now or datetime.now(timezone.utc)
+    timings: dict[str, float] = {}
+    with _timed(timings, "import"):
+        imported = import_hillstrom(hcfg, path, target, now)
+    return evaluate_import(cfg, imported, deep=deep, now=now, progress=progress, timings=timings)
+
+
+def evaluate_import(
+    cfg: HeraldConfig,
+    imported: ImportResult,
+    deep: bool | None = None,
+    now: datetime | None = None,
+    progress: Any = None,
+    run_id: str | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Train Herald's models on an imported Hillstrom dataset with the generic code; value every policy.
 
     Customers are split at random (never by time: the whole campaign is one window) into train
     (+ an early-stopping slice), validation (the safe-policy decision) and test (every reported
@@ -49,15 +67,13 @@ def run_experiment(
     hcfg = hillstrom_config(cfg)
     h = hcfg.hillstrom
     now = now or datetime.now(timezone.utc)
-    run_id = f"hillstrom-{now:%Y%m%dT%H%M%S}"
-    timings: dict[str, float] = {}
+    run_id = run_id or f"hillstrom-{now:%Y%m%dT%H%M%S}"
+    timings = dict(timings or {})
 
     def clock(stage: str) -> Any:
         return _timed(timings, stage)
 
-    with clock("import"):
-        imported = import_hillstrom(hcfg, path, target, now)
-    say(f"imported {imported.rows['customers']:,} customers into dataset {hcfg.dataset} (target {imported.target})")
+    say(f"imported {imported.rows['customers']:,} customers into dataset {imported.dataset} (target {imported.target})")
     client = connect(hcfg)
     experiment = client.get_experiment_by_name(hcfg.mlflow_experiment)
     assert experiment is not None
