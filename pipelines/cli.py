@@ -57,7 +57,8 @@ def build_world(cfg: HeraldConfig, now: datetime | None = None) -> dict[str, int
 
 
 @app.command()
-def run(dag_id: Annotated[str, typer.Argument(help="herald_training, herald_scoring or herald_monitoring")]) -> None:
+def run(dag_id: Annotated[str, typer.Argument(
+        help="herald_training, herald_scoring, herald_monitoring or herald_hillstrom")]) -> None:
     """Run one DAG now through Airflow (``airflow dags test``) on the local metadata database."""
     from pipelines.orchestrate import migrate, run_dag
 
@@ -96,6 +97,26 @@ def demo(
         console.print(f"[{step}/4] {dag_id}: [green]success[/] in {time.monotonic() - t0:.0f} s")
     print_summary(cfg)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+
+
+@app.command()
+def champion(
+    at: Annotated[datetime | None, typer.Option(
+        help="an instant (UTC unless it has an offset), e.g. 2026-11-01 or 2026-11-01T09:00:00+00:00; default now",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])] = None,
+) -> None:
+    """Say which model version was champion (serving) at an instant, and why it was promoted."""
+    from pipelines.registry import champion_at
+
+    when = at or datetime.now(timezone.utc)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    found = champion_at(load_config(), when)
+    if found is None:
+        console.print(f"No champion at {when.isoformat()}: no promotion had been decided by then.")
+        raise typer.Exit(1)
+    console.print(f"At {when.isoformat()} the champion was {found['model_name']} version {found['version']}, "
+                  f"promoted {found['decided_at']} by training run {found['run_id']}: "
+                  f"{found['reason']}")
 
 
 @app.command()

@@ -173,6 +173,15 @@ def record_promotion(cfg: HeraldConfig, run_id: str, decision: GateDecision, ali
         warehouse.write(PROMOTIONS_TABLE, row, mode="replace_run", run_filter={"run_id": run_id, "version": decision.version})
 
 
+def champion_at(cfg: HeraldConfig, at: datetime) -> dict[str, Any] | None:
+    """Which version was champion at ``at``, from the promotions table (MLflow keeps no alias history)."""
+    with get_warehouse(cfg) as warehouse:
+        if not warehouse.has_table(PROMOTIONS_TABLE):
+            return None
+        found = warehouse.query("champion_at", {"at": at})
+    return None if found.empty else found.iloc[0].to_dict()
+
+
 def current_champion(cfg: HeraldConfig) -> RegisteredModel | None:
     """The version behind the champion alias, or None before the first promotion."""
     client = connect(cfg)

@@ -70,3 +70,17 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(tmp_path: Path
         history = warehouse.query("model_promotions_history")
     assert history["promoted"].tolist() == [True, False]
     assert history["reason"].str.len().gt(0).all()
+
+    # "Which model served on date D": from the promotions table, by the CLI as well.
+    from datetime import datetime, timezone
+
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from pipelines.registry import champion_at
+
+    assert champion_at(cfg, datetime.now(timezone.utc))["version"] == first.version
+    assert champion_at(cfg, datetime(2001, 1, 1, tzinfo=timezone.utc)) is None
+    said = CliRunner().invoke(app, ["champion"])
+    assert said.exit_code == 0 and f"version {first.version}," in said.output, said.output
+    assert CliRunner().invoke(app, ["champion", "--at", "2001-01-01"]).exit_code == 1
