@@ -58,7 +58,8 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
         "test_positive_rate": float(np.mean(y)),
         "note": "AUCs on the newest 20% of logged sends (time split); oracle = AUC of the world's true P(convert).",
         "split_counts": training_set["split_counts"],
-        "diagnostics": {"lightgbm_on_true_latents_auc": latent_bound_auc(cfg, training_set["rows_path"])},
+        "diagnostics": {"lightgbm_on_true_latents_auc": latent_bound_auc(cfg, training_set["rows_path"]),
+                        "latent_auc_lost_without_trait": trait_importance(cfg, training_set["rows_path"])},
     }
 
 
@@ -83,18 +84,39 @@ def latent_bound_auc(cfg: HeraldConfig, rows_path: str) -> float:
     return float(roc_auc_score(test["label"], scorer(test)))
 
 
+def trait_importance(cfg: HeraldConfig, rows_path: str) -> dict[str, float]:
+    """Test AUC the latent-trait LightGBM loses when one hidden trait is withheld, largest first.
+
+    Traits with a large loss that no observed column reveals are what keeps every model of the
+    observed data from the oracle.
+    """
+    from pipelines.synthetic import load_oracle
+    from pipelines.train import load_rows
+
+    test = load_rows(rows_path, "test")
+    full = float(roc_auc_score(test["label"], fit_latent_scorer(cfg, rows_path)(test)))
+    columns = load_oracle(cfg.home / "world").customer_truth.columns
+    traits = {"affinity": [c for c in columns if c.startswith("aff_")],
+              "channel_preference": [c for c in columns if c.startswith("pref_") and c != "pref_hour"]}
+    traits.update({c: [c] for c in columns if c != "customer_id" and not any(c in v for v in traits.values())})
+    lost = {name: full - float(roc_auc_score(test["label"], fit_latent_scorer(cfg, rows_path, withheld=cols)(test)))
+            for name, cols in traits.items()}
+    return dict(sorted(lost.items(), key=lambda kv: -kv[1]))
+
+
 LATENT_ROW_COLUMNS = ["customer_id", "message_id", "channel", "send_hour", "recent_sends_7d"]
 
 
-def fit_latent_scorer(cfg: HeraldConfig, rows_path: str) -> Callable[[pd.DataFrame], np.ndarray]:
-    """LightGBM trained on the training split with the hidden traits; scores any frame of model rows."""
+def fit_latent_scorer(cfg: HeraldConfig, rows_path: str,
+                      withheld: list[str] | None = None) -> Callable[[pd.DataFrame], np.ndarray]:
+    """LightGBM trained on the training split with the hidden traits (less ``withheld``); scores model rows."""
     import lightgbm as lgb
 
     from pipelines.synthetic import load_oracle
     from pipelines.train import load_rows
 
     oracle = load_oracle(cfg.home / "world")
-    truth = oracle.customer_truth.set_index("customer_id")
+    truth = oracle.customer_truth.set_index("customer_id").drop(columns=withheld or [])
     messages = oracle.message_truth.set_index("message_id")[["category", "tone", "offer_type", "discount_pct"]]
 
     def traits(rows: pd.DataFrame) -> pd.DataFrame:
