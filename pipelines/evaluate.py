@@ -40,42 +40,49 @@ def normalised_auc(auc: float, oracle_auc: float) -> float:
     return (auc - 0.5) / (oracle_auc - 0.5) if oracle_auc > 0.5 else float("nan")
 
 
-def save_quality_plots(y: np.ndarray, p: np.ndarray, out_dir: Path, title: str) -> list[Path]:
-    """ROC, precision-recall, calibration and cumulative-gain plots as PNG files."""
+def save_quality_plots(y: np.ndarray, predictions: dict[str, np.ndarray], out_dir: Path, title: str) -> list[Path]:
+    """ROC, precision-recall, calibration and cumulative-gain plots as PNG files.
+
+    The first entry of ``predictions`` is the model under review (drawn bold); the others, e.g. the
+    baselines of the same run on the same rows, are drawn beside it for comparison.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.calibration import calibration_curve
-    from sklearn.metrics import precision_recall_curve, roc_curve
+    from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
     out_dir.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y).astype(int)
-    paths: list[Path] = []
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
-    fpr, tpr, _ = roc_curve(y, p)
-    axes[0].plot(fpr, tpr)
+    deciles = np.linspace(0.1, 1.0, 10)
+    lim = 0.0
+    for i, (name, p) in enumerate(predictions.items()):
+        style = {"linewidth": 2.2 if i == 0 else 1.0, "alpha": 1.0 if i == 0 else 0.7}
+        label = f"{name} (AUC {roc_auc_score(y, p):.3f})" if len(np.unique(y)) == 2 else name
+        fpr, tpr, _ = roc_curve(y, p)
+        axes[0].plot(fpr, tpr, label=label, **style)
+        prec, rec, _ = precision_recall_curve(y, p)
+        axes[1].plot(rec, prec, label=name, **style)
+        frac_pos, mean_pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        axes[2].plot(mean_pred, frac_pos, "o-", label=name, markersize=3, **style)
+        lim = max(lim, float(np.max(mean_pred)), float(np.max(frac_pos)))
+        gains = np.cumsum(y[np.argsort(-p)]) / max(y.sum(), 1)
+        axes[3].plot(deciles, [gains[int(d * len(y)) - 1] for d in deciles], "o-", label=name, markersize=3, **style)
     axes[0].plot([0, 1], [0, 1], "--", color="grey")
     axes[0].set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
-    prec, rec, _ = precision_recall_curve(y, p)
-    axes[1].plot(rec, prec)
     axes[1].set(title="Precision-recall", xlabel="recall", ylabel="precision")
-    frac_pos, mean_pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
-    axes[2].plot(mean_pred, frac_pos, "o-")
-    lim = max(float(np.max(mean_pred)), float(np.max(frac_pos))) * 1.05
+    lim *= 1.05
     axes[2].plot([0, lim], [0, lim], "--", color="grey")
-    axes[2].set(title="Calibration", xlabel="mean predicted", ylabel="observed rate")
-    order = np.argsort(-p)
-    gains = np.cumsum(y[order]) / max(y.sum(), 1)
-    deciles = np.linspace(0.1, 1.0, 10)
-    axes[3].plot(deciles, [gains[int(d * len(y)) - 1] for d in deciles], "o-", label="model")
+    axes[2].set(title="Calibration", xlabel="mean predicted", ylabel="observed rate", xlim=(0, lim), ylim=(0, lim))
     axes[3].plot([0, 1], [0, 1], "--", color="grey", label="random")
     axes[3].set(title="Cumulative gain by decile", xlabel="share targeted", ylabel="share of responders")
-    axes[3].legend()
+    for ax in axes:
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     path = out_dir / "quality_curves.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
-    paths.append(path)
-    return paths
+    return [path]

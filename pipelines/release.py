@@ -43,20 +43,22 @@ def best_on_validation(trained: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def register_candidate(
-    cfg: HeraldConfig, run_id: str, training: dict[str, Any], candidate: dict[str, Any],
+    cfg: HeraldConfig, run_id: str, training: dict[str, Any], trained: list[dict[str, Any]], name: str,
     validation: dict[str, Any], alias: str | None = CHALLENGER,
 ) -> RegisteredModel:
     """Register one trained model from its own MLflow child run, with its test plots and drift reference.
 
-    Each version then links to the run that holds its parameters, metrics, plots and model card.
+    Each version then links to the run that holds its parameters, metrics, plots and model card;
+    its plots draw the run's other models on the same test rows beside it.
     """
     ts = TrainingSet(**training)
     test = load_rows(ts.rows_path, "test")
-    estimator = load_estimator(candidate["estimator_path"])
-    predictions = estimator.predict_proba(test)
+    candidate = next(m for m in trained if m["name"] == name)
+    ordered = [candidate, *(m for m in trained if m["name"] != name)]
+    predictions = {m["name"]: load_estimator(m["estimator_path"]).predict_proba(test) for m in ordered}
     connect(cfg)
-    plots = save_quality_plots(test["label"].to_numpy(), predictions, cfg.run_dir(run_id) / "plots" / candidate["name"],
-                               f"{candidate['name']} on the test split")
+    plots = save_quality_plots(test["label"].to_numpy(), predictions, cfg.run_dir(run_id) / "plots" / name,
+                               f"{name} on the test split, beside the run's other models")
     with mlflow.start_run(run_id=candidate["mlflow_run_id"]):
         for path in plots:
             mlflow.log_artifact(str(path), "plots")
@@ -117,7 +119,7 @@ def gate_fallback(
         return {"gated": False, "why": "the challenger was promoted"}
     if fallback is None:
         return {"gated": False, "why": f"the challenger ({registered['estimator']}) has no baseline to fall back to"}
-    version = register_candidate(cfg, run_id, training, fallback, validation, alias=None)
+    version = register_candidate(cfg, run_id, training, trained, fallback["name"], validation, alias=None)
     gated = gate_candidate(cfg, run_id, training, version.to_dict(), trained)
     return {"gated": True, "registered": version.to_dict(), "decision": gated.to_dict()}
 

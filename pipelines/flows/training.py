@@ -49,7 +49,7 @@ def register(dag_run_id: str, training: dict[str, Any], trained: list[dict[str, 
 
     cfg = load_config()
     log_comparison(cfg, trained, mlflow_run_id)
-    return register_candidate(cfg, dag_run_id, training, pick_challenger(trained), validation).to_dict()
+    return register_candidate(cfg, dag_run_id, training, trained, pick_challenger(trained)["name"], validation).to_dict()
 
 
 def gate(dag_run_id: str, training: dict[str, Any], registered: dict[str, Any], trained: list[dict[str, Any]]) -> dict[str, Any]:

@@ -75,9 +75,10 @@ def test_champion_predicts_from_raw_rows(ran) -> None:
     import mlflow
 
     from pipelines.registry import predict_served
+    from pipelines.tracking import connect
     from pipelines.train import load_rows
 
-    mlflow.set_tracking_uri(ran.tracking_uri)
+    connect(ran)  # tracking and registry URIs are process-wide; an earlier test may have set others
     model = mlflow.pyfunc.load_model(f"models:/{ran.model_name}@champion")
     rows_path = next(Path(ran.runs_dir).glob("*/features/training_rows.parquet"))
     rows = load_rows(rows_path, "test").head(50)
