@@ -41,7 +41,7 @@ def normalised_auc(auc: float, oracle_auc: float) -> float:
 
 
 def save_quality_plots(y: np.ndarray, predictions: dict[str, np.ndarray], out_dir: Path, title: str) -> list[Path]:
-    """ROC, precision-recall, calibration and cumulative-gain plots as PNG files.
+    """ROC, precision-recall, calibration, cumulative-gain and lift-by-decile plots as PNG files.
 
     The first entry of ``predictions`` is the model under review (drawn bold); the others, e.g. the
     baselines of the same run on the same rows, are drawn beside it for comparison.
@@ -55,7 +55,7 @@ def save_quality_plots(y: np.ndarray, predictions: dict[str, np.ndarray], out_di
 
     out_dir.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y).astype(int)
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+    fig, axes = plt.subplots(1, 5, figsize=(22, 4.2))
     deciles = np.linspace(0.1, 1.0, 10)
     lim = 0.0
     for i, (name, p) in enumerate(predictions.items()):
@@ -68,8 +68,12 @@ def save_quality_plots(y: np.ndarray, predictions: dict[str, np.ndarray], out_di
         frac_pos, mean_pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
         axes[2].plot(mean_pred, frac_pos, "o-", label=name, markersize=3, **style)
         lim = max(lim, float(np.max(mean_pred)), float(np.max(frac_pos)))
-        gains = np.cumsum(y[np.argsort(-p)]) / max(y.sum(), 1)
+        ranked = y[np.argsort(-p, kind="stable")]
+        gains = np.cumsum(ranked) / max(y.sum(), 1)
         axes[3].plot(deciles, [gains[int(d * len(y)) - 1] for d in deciles], "o-", label=name, markersize=3, **style)
+        # Lift: each decile's response rate (best-scored first) over the overall rate.
+        lift = [chunk.mean() / max(y.mean(), 1e-12) for chunk in np.array_split(ranked, 10)]
+        axes[4].plot(np.arange(1, 11), lift, "o-", label=name, markersize=3, **style)
     axes[0].plot([0, 1], [0, 1], "--", color="grey")
     axes[0].set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
     axes[1].set(title="Precision-recall", xlabel="recall", ylabel="precision")
@@ -78,6 +82,9 @@ def save_quality_plots(y: np.ndarray, predictions: dict[str, np.ndarray], out_di
     axes[2].set(title="Calibration", xlabel="mean predicted", ylabel="observed rate", xlim=(0, lim), ylim=(0, lim))
     axes[3].plot([0, 1], [0, 1], "--", color="grey", label="random")
     axes[3].set(title="Cumulative gain by decile", xlabel="share targeted", ylabel="share of responders")
+    axes[4].axhline(1.0, linestyle="--", color="grey")
+    axes[4].set(title="Lift by decile", xlabel="decile (1 = highest scores)", ylabel="response rate / overall",
+                xticks=range(1, 11))
     for ax in axes:
         ax.legend(fontsize=7)
     fig.suptitle(title)
