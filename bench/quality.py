@@ -51,6 +51,7 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
         p = load_estimator(model["estimator_path"]).predict_proba(test)
         auc = float(roc_auc_score(y, p))
         models[model["name"]] = {"auc": auc, "norm_auc": normalised_auc(auc, oracle)}
+    bound = latent_bound_auc(cfg, training_set["rows_path"])
     return {
         "oracle_auc": oracle,
         "models": models,
@@ -58,8 +59,8 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
         "test_positive_rate": float(np.mean(y)),
         "note": "AUCs on the newest 20% of logged sends (time split); oracle = AUC of the world's true P(convert).",
         "split_counts": training_set["split_counts"],
-        "diagnostics": {"lightgbm_on_true_latents_auc": latent_bound_auc(cfg, training_set["rows_path"]),
-                        "latent_auc_lost_without_trait": trait_importance(cfg, training_set["rows_path"])},
+        "diagnostics": {"lightgbm_on_true_latents_auc": bound,
+                        "latent_auc_lost_without_trait": trait_importance(cfg, training_set["rows_path"], bound)},
     }
 
 
@@ -84,8 +85,8 @@ def latent_bound_auc(cfg: HeraldConfig, rows_path: str) -> float:
     return float(roc_auc_score(test["label"], scorer(test)))
 
 
-def trait_importance(cfg: HeraldConfig, rows_path: str) -> dict[str, float]:
-    """Test AUC the latent-trait LightGBM loses when one hidden trait is withheld, largest first.
+def trait_importance(cfg: HeraldConfig, rows_path: str, full: float) -> dict[str, float]:
+    """Test AUC the latent-trait LightGBM (``full`` with every trait) loses when one trait is withheld, largest first.
 
     Traits with a large loss that no observed column reveals are what keeps every model of the
     observed data from the oracle.
@@ -94,7 +95,6 @@ def trait_importance(cfg: HeraldConfig, rows_path: str) -> dict[str, float]:
     from pipelines.train import load_rows
 
     test = load_rows(rows_path, "test")
-    full = float(roc_auc_score(test["label"], fit_latent_scorer(cfg, rows_path)(test)))
     columns = load_oracle(cfg.home / "world").customer_truth.columns
     traits = {"affinity": [c for c in columns if c.startswith("aff_")],
               "channel_preference": [c for c in columns if c.startswith("pref_") and c != "pref_hour"]}

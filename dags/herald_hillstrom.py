@@ -42,9 +42,8 @@ def herald_hillstrom() -> None:
         from pipelines.flows import hillstrom
 
         ctx = get_current_context()
-        params = ctx["params"]
-        return {"as_of": run_as_of(ctx),
-                "imported": hillstrom.import_file(run_as_of(ctx), params.get("path"), params.get("target"))}
+        as_of, params = run_as_of(ctx), ctx["params"]
+        return {"as_of": as_of, "imported": hillstrom.import_file(as_of, params.get("path"), params.get("target"))}
 
     @task
     @herald_step

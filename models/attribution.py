@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,7 @@ class ModalityAttribution:
     max_completeness_error: float  # |Σ attributions − (logit(all on) − logit(all blank))|, worst row
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean_abs": self.mean_abs, "mean": self.mean, "rows": self.rows,
-                "max_completeness_error": self.max_completeness_error}
+        return asdict(self)
 
 
 def modality_modules(module: ResponseModule) -> dict[str, list[nn.Module]]:

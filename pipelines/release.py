@@ -114,9 +114,9 @@ def gate_fallback(
     ``challenger`` so reviewers find it. Returns the fallback's registration and decision, or why
     there was none.
     """
-    fallback = pick_fallback(trained, registered["estimator"])
     if decision["promoted"]:
         return {"gated": False, "why": "the challenger was promoted"}
+    fallback = pick_fallback(trained, registered["estimator"])
     if fallback is None:
         return {"gated": False, "why": f"the challenger ({registered['estimator']}) has no baseline to fall back to"}
     version = register_candidate(cfg, run_id, training, trained, fallback["name"], validation, alias=None)
