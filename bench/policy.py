@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,15 @@ def ensure_champion(cfg: HeraldConfig, run_id: str = "bench-train") -> dict[str,
     Returns the champion (as a dict) and the path of the training rows it was tested on. The
     flows read their config from the environment, so ``cfg`` must be the environment's config.
     """
-    from pipelines.cli import build_world
     from pipelines.flows import training
-    from pipelines.registry import current_champion
+    from pipelines.synthetic import build_world
+    from pipelines.training.registry import current_champion
 
     if not cfg.duckdb_path.exists() or not (cfg.home / "world" / "params.parquet").exists():
         build_world(cfg)
     champion = current_champion(cfg)
     if champion is None:
-        as_of = datetime.now(timezone.utc).isoformat()
+        as_of = datetime.now(UTC).isoformat()
         mlflow_run = training.start(run_id, as_of)
         extracted = training.extract(run_id, as_of)
         validated = training.validate(run_id, extracted, mlflow_run)
@@ -55,18 +55,19 @@ def latest_training_rows(cfg: HeraldConfig) -> Path:
 
 def prepare_plan(cfg: HeraldConfig, run_id: str) -> Any:
     """Extract and prepare a scoring run as of now (no validation: the benchmark measures scoring)."""
-    from pipelines.extract import extract_tables
     from pipelines.scoring.prepare import prepare_scoring
+    from pipelines.warehouse.extract import extract_tables
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     extracted = extract_tables(cfg, run_id, "scoring", now)
     return prepare_scoring(cfg, run_id, extracted.paths, now)
 
 
 def _true_p(oracle: Any, frame: pd.DataFrame) -> np.ndarray:
     channels = frame["channel"].where(frame["message_id"].notna(), oracle.channels[0])  # ignored for hold-outs
-    return oracle.p_convert(frame["customer_id"], frame["message_id"], channels, frame["send_hour"],
-                            frame["recent_sends_7d"])
+    return oracle.p_convert(
+        frame["customer_id"], frame["message_id"], channels, frame["send_hour"], frame["recent_sends_7d"]
+    )
 
 
 def policy_values(cfg: HeraldConfig, plan: Any, scorer: Any, oracle: Any) -> dict[str, float]:
@@ -75,10 +76,10 @@ def policy_values(cfg: HeraldConfig, plan: Any, scorer: Any, oracle: Any) -> dic
     Customers blocked by rules get nothing under every policy, so they would add the same term to
     each value and are left out. ε-greedy is valued by its exact expectation, not one random draw.
     """
-    from pipelines import features
-    from pipelines.policy import allowed_channels, blocking_reason, exploration_rate
+    from pipelines.policy.choice import allowed_channels, blocking_reason, exploration_rate
     from pipelines.scoring.candidates import candidate_rows, holdout_rows
     from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, iter_shard
+    from pipelines.training import features
 
     as_of = datetime.fromisoformat(plan.as_of)
     messages = pd.read_parquet(plan.messages_path)
@@ -87,11 +88,17 @@ def policy_values(cfg: HeraldConfig, plan: Any, scorer: Any, oracle: Any) -> dic
     n = 0
     for shard in plan.shards:
         for batch in iter_shard(plan, shard):
-            open_ = batch[blocking_reason(batch, allowed_channels(batch, cfg), cfg.policy, len(messages)).isna().to_numpy()]
+            open_ = batch[
+                blocking_reason(batch, allowed_channels(batch, cfg), cfg.policy, len(messages)).isna().to_numpy()
+            ]
             if open_.empty:
                 continue
-            grid = pd.concat([holdout_rows(open_, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True)
-            grid["recent_sends_7d"] = grid["customer_id"].map(open_.set_index("customer_id")["recent_sends_7d"]).to_numpy()
+            grid = pd.concat(
+                [holdout_rows(open_, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True
+            )
+            grid["recent_sends_7d"] = (
+                grid["customer_id"].map(open_.set_index("customer_id")["recent_sends_7d"]).to_numpy()
+            )
             profiles = open_.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_])
             grid["q"] = scorer(features.model_rows(grid, profiles, messages))
             grid["truth"] = _true_p(oracle, grid)
@@ -124,9 +131,9 @@ def normalised(value: float, random: float, oracle: float) -> float:
 
 def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: Any) -> dict[str, Any]:
     """OPE of the deployed ε-greedy policy on the champion's test split, next to its true value."""
-    from pipelines.ope import evaluate, on_policy_value
-    from pipelines.policy_replay import replay_target_policy
-    from pipelines.train import load_rows
+    from pipelines.policy.ope import evaluate, on_policy_value
+    from pipelines.policy.replay import replay_target_policy
+    from pipelines.training.fit import load_rows
 
     test = load_rows(rows_path, "test")
     replay = replay_target_policy(test, scorer, cfg.policy, max_rows=cfg.policy.ope_max_rows, seed=0)
@@ -160,12 +167,17 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
             "explore": normalised(values["explore"], values["random"], values["oracle"]),
         },
         "values": values,
-        "diagnostics": {"greedy_norm_policy_value_lightgbm_on_true_latents":
-                        normalised(latent["greedy"], latent["random"], latent["oracle"])},
+        "diagnostics": {
+            "greedy_norm_policy_value_lightgbm_on_true_latents": normalised(
+                latent["greedy"], latent["random"], latent["oracle"]
+            )
+        },
         "ope": ope_against_truth(cfg, prepared["rows_path"], scorer, oracle),
         "model": {"name": champion.name, "version": champion.version, "estimator": champion.estimator},
-        "note": ("V = mean true P(convert) of the chosen action over customers the rules leave open, as of now; "
-                 "random = uniform over allowed actions incl. sending nothing; oracle = best allowed action by true "
-                 "uplift net of channel cost; explore = exact expectation of the ε-greedy policy. OPE on the "
-                 "champion's test split (logged sends with logging propensities), true value from the oracle."),
+        "note": (
+            "V = mean true P(convert) of the chosen action over customers the rules leave open, as of now; "
+            "random = uniform over allowed actions incl. sending nothing; oracle = best allowed action by true "
+            "uplift net of channel cost; explore = exact expectation of the ε-greedy policy. OPE on the "
+            "champion's test split (logged sends with logging propensities), true value from the oracle."
+        ),
     }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -11,17 +11,17 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from pipelines.config import HeraldConfig
-from pipelines.evaluate import normalised_auc
+from pipelines.training.evaluate import normalised_auc
 
 
 def prepare_training_set(cfg: HeraldConfig, run_id: str = "bench") -> tuple[dict[str, Any], str]:
     """Build the world (if absent), then extract, validate and build the training set of one run."""
-    from pipelines.cli import build_world
     from pipelines.flows import training
+    from pipelines.synthetic import build_world
 
     if not cfg.duckdb_path.exists():
         build_world(cfg)
-    as_of = datetime.now(timezone.utc).isoformat()
+    as_of = datetime.now(UTC).isoformat()
     mlflow_run = training.start(run_id, as_of)
     extracted = training.extract(run_id, as_of)
     validated = training.validate(run_id, extracted, mlflow_run)
@@ -40,7 +40,7 @@ def prepare_training(cfg: HeraldConfig, run_id: str = "bench-quality") -> tuple[
 
 def run(cfg: HeraldConfig) -> dict[str, Any]:
     from models.pyfunc import load_estimator
-    from pipelines.train import load_rows
+    from pipelines.training.fit import load_rows
 
     training_set, trained = prepare_training(cfg)
     test = load_rows(training_set["rows_path"], "test")
@@ -59,8 +59,10 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
         "test_positive_rate": float(np.mean(y)),
         "note": "AUCs on the newest 20% of logged sends (time split); oracle = AUC of the world's true P(convert).",
         "split_counts": training_set["split_counts"],
-        "diagnostics": {"lightgbm_on_true_latents_auc": bound,
-                        "latent_auc_lost_without_trait": trait_importance(cfg, training_set["rows_path"], bound)},
+        "diagnostics": {
+            "lightgbm_on_true_latents_auc": bound,
+            "latent_auc_lost_without_trait": trait_importance(cfg, training_set["rows_path"], bound),
+        },
     }
 
 
@@ -78,7 +80,7 @@ def latent_bound_auc(cfg: HeraldConfig, rows_path: str) -> float:
     A diagnostic, not a model: it says how much of the gap to the oracle comes from traits the
     data only hints at, versus what a model fails to extract from the data it has.
     """
-    from pipelines.train import load_rows
+    from pipelines.training.fit import load_rows
 
     scorer = fit_latent_scorer(cfg, rows_path)
     test = load_rows(rows_path, "test")
@@ -92,28 +94,33 @@ def trait_importance(cfg: HeraldConfig, rows_path: str, full: float) -> dict[str
     observed data from the oracle.
     """
     from pipelines.synthetic import load_oracle
-    from pipelines.train import load_rows
+    from pipelines.training.fit import load_rows
 
     test = load_rows(rows_path, "test")
     columns = load_oracle(cfg.home / "world").customer_truth.columns
-    traits = {"affinity": [c for c in columns if c.startswith("aff_")],
-              "channel_preference": [c for c in columns if c.startswith("pref_") and c != "pref_hour"]}
+    traits = {
+        "affinity": [c for c in columns if c.startswith("aff_")],
+        "channel_preference": [c for c in columns if c.startswith("pref_") and c != "pref_hour"],
+    }
     traits.update({c: [c] for c in columns if c != "customer_id" and not any(c in v for v in traits.values())})
-    lost = {name: full - float(roc_auc_score(test["label"], fit_latent_scorer(cfg, rows_path, withheld=cols)(test)))
-            for name, cols in traits.items()}
+    lost = {
+        name: full - float(roc_auc_score(test["label"], fit_latent_scorer(cfg, rows_path, withheld=cols)(test)))
+        for name, cols in traits.items()
+    }
     return dict(sorted(lost.items(), key=lambda kv: -kv[1]))
 
 
 LATENT_ROW_COLUMNS = ["customer_id", "message_id", "channel", "send_hour", "recent_sends_7d"]
 
 
-def fit_latent_scorer(cfg: HeraldConfig, rows_path: str,
-                      withheld: list[str] | None = None) -> Callable[[pd.DataFrame], np.ndarray]:
+def fit_latent_scorer(
+    cfg: HeraldConfig, rows_path: str, withheld: list[str] | None = None
+) -> Callable[[pd.DataFrame], np.ndarray]:
     """LightGBM trained on the training split with the hidden traits (less ``withheld``); scores model rows."""
     import lightgbm as lgb
 
     from pipelines.synthetic import load_oracle
-    from pipelines.train import load_rows
+    from pipelines.training.fit import load_rows
 
     oracle = load_oracle(cfg.home / "world")
     truth = oracle.customer_truth.set_index("customer_id").drop(columns=withheld or [])
@@ -128,9 +135,17 @@ def fit_latent_scorer(cfg: HeraldConfig, rows_path: str,
     rows = load_rows(rows_path)
     train, valid = (rows[rows["split"] == s] for s in ("train", "valid"))
     booster = lgb.train(
-        {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 100,
-         "verbose": -1, "num_threads": 2, "seed": 7},
-        lgb.Dataset(traits(train), train["label"]), 800,
+        {
+            "objective": "binary",
+            "learning_rate": 0.05,
+            "num_leaves": 31,
+            "min_data_in_leaf": 100,
+            "verbose": -1,
+            "num_threads": 2,
+            "seed": 7,
+        },
+        lgb.Dataset(traits(train), train["label"]),
+        800,
         valid_sets=[lgb.Dataset(traits(valid), valid["label"])],
         callbacks=[lgb.early_stopping(50, verbose=False)],
     )

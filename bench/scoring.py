@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 _RSS_CHILD = """
 import json, resource, sys
 from pipelines.config import load_config
-from pipelines.registry import RegisteredModel
+from pipelines.training.registry import RegisteredModel
 from pipelines.scoring.prepare import ScoringPlan
 from pipelines.scoring.shard import score_shard
 plan = ScoringPlan(**json.loads(open(sys.argv[1]).read()))
@@ -48,19 +48,25 @@ def end_to_end(cfg: HeraldConfig, champion: Any) -> dict[str, Any]:
     results = [score_shard(cfg, SCORING_RUN, s, plan, champion, scorer=scorer) for s in plan.shards]
     done = time.perf_counter()
     rows = sum(int(r["candidates_scored"]) for r in results)
-    return {"plan": plan, "candidates": rows, "customers": plan.n_customers, "seconds": done - started,
-            "prepare_seconds": prepared - started, "shard_seconds": done - prepared}
+    return {
+        "plan": plan,
+        "candidates": rows,
+        "customers": plan.n_customers,
+        "seconds": done - started,
+        "prepare_seconds": prepared - started,
+        "shard_seconds": done - prepared,
+    }
 
 
 def bare_forward(cfg: HeraldConfig, champion: Any, plan: Any, max_customers: int = 2000) -> dict[str, float]:
     """The champion's estimator.predict_proba alone, on candidate rows built beforehand (a slice of shard 0)."""
     import mlflow
 
-    from pipelines import features
-    from pipelines.policy import allowed_channels, blocking_reason
+    from pipelines.policy.choice import allowed_channels, blocking_reason
     from pipelines.scoring.candidates import candidate_rows, holdout_rows
     from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, iter_shard
     from pipelines.tracking import connect
+    from pipelines.training import features
 
     connect(cfg)
     estimator = mlflow.pyfunc.load_model(champion.model_uri).unwrap_python_model().estimator
@@ -93,19 +99,35 @@ def shard_rss(cfg: HeraldConfig, champion: Any, plan: Any, factor: int) -> dict[
     folder.mkdir(parents=True, exist_ok=True)
     # Copies of the shard with distinct ids: same per-customer work, factor × the customers.
     copies = [customers.assign(customer_id=customers["customer_id"] + (f"#{k}" if k else "")) for k in range(factor)]
-    pd.concat(copies, ignore_index=True).to_parquet(folder / f"shard={shard}.parquet", index=False,
-                                                    row_group_size=plan.batch_customers)
+    pd.concat(copies, ignore_index=True).to_parquet(
+        folder / f"shard={shard}.parquet", index=False, row_group_size=plan.batch_customers
+    )
     scaled = replace(plan, customers_dir=str(folder), shards=[shard], n_customers=len(customers) * factor)
     plan_file = folder / "plan.json"
     plan_file.write_text(json.dumps(scaled.to_dict()))
     env = {**os.environ, "HERALD_HOME": str(cfg.home), "PYTHONPATH": str(REPO)}
     out = subprocess.run(
-        [sys.executable, "-c", _RSS_CHILD, str(plan_file), f"{RSS_RUN}-{factor}x", json.dumps(champion.to_dict()),
-         str(shard)], capture_output=True, text=True, env=env, cwd=REPO, check=True,
+        [
+            sys.executable,
+            "-c",
+            _RSS_CHILD,
+            str(plan_file),
+            f"{RSS_RUN}-{factor}x",
+            json.dumps(champion.to_dict()),
+            str(shard),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"customers": len(customers) * factor, "peak_rss_mb": result["maxrss_kb"] / 1024,
-            "candidates": result["candidates_scored"]}
+    return {
+        "customers": len(customers) * factor,
+        "peak_rss_mb": result["maxrss_kb"] / 1024,
+        "candidates": result["candidates_scored"],
+    }
 
 
 def run(cfg: HeraldConfig) -> dict[str, Any]:
@@ -123,17 +145,24 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
         "peak_rss_mb": {"1x": one["peak_rss_mb"], "4x": four["peak_rss_mb"]},
         "projected_minutes_1m_customers": minutes_1m,
         "measured": {
-            "customers": e2e["customers"], "candidate_rows": e2e["candidates"], "seconds": e2e["seconds"],
-            "prepare_seconds": e2e["prepare_seconds"], "shard_seconds": e2e["shard_seconds"],
+            "customers": e2e["customers"],
+            "candidate_rows": e2e["candidates"],
+            "seconds": e2e["seconds"],
+            "prepare_seconds": e2e["prepare_seconds"],
+            "shard_seconds": e2e["shard_seconds"],
             "shard_only_rows_per_s": e2e["candidates"] / e2e["shard_seconds"],
-            "bare_forward_rows": bare["rows"], "rss_customers": {"1x": one["customers"], "4x": four["customers"]},
-            "batch_customers": e2e["plan"].batch_customers, "shards": len(e2e["plan"].shards),
+            "bare_forward_rows": bare["rows"],
+            "rss_customers": {"1x": one["customers"], "4x": four["customers"]},
+            "batch_customers": e2e["plan"].batch_customers,
+            "shards": len(e2e["plan"].shards),
         },
         "model": {"name": champion.name, "version": champion.version, "estimator": champion.estimator},
-        "note": ("End to end = extract from the warehouse, features, every shard scored, decided and written, one "
-                 "process, shards in sequence; bare forward = the champion's estimator.predict_proba on prebuilt "
-                 "candidate rows of shard 0 (same batch sizes). Peak RSS = ru_maxrss of a fresh process scoring one "
-                 "shard with 1× and 4× its customers. The 1M projection scales this run's end-to-end time linearly "
-                 f"from {e2e['customers']:,} customers on one process (a slice, not a 1M run); shards run in "
-                 "parallel in Airflow."),
+        "note": (
+            "End to end = extract from the warehouse, features, every shard scored, decided and written, one "
+            "process, shards in sequence; bare forward = the champion's estimator.predict_proba on prebuilt "
+            "candidate rows of shard 0 (same batch sizes). Peak RSS = ru_maxrss of a fresh process scoring one "
+            "shard with 1× and 4× its customers. The 1M projection scales this run's end-to-end time linearly "
+            f"from {e2e['customers']:,} customers on one process (a slice, not a 1M run); shards run in "
+            "parallel in Airflow."
+        ),
     }

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from pipelines.config import HeraldConfig
-from pipelines.evaluate import normalised_auc
+from pipelines.training.evaluate import normalised_auc
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "gru": {"sequence": True, "sequence_encoder": "gru"},
@@ -18,7 +18,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 def run(cfg: HeraldConfig) -> dict[str, Any]:
     """Train the deep model once per variant on one training set (same seed) and compare."""
     from bench.quality import oracle_auc, prepare_training_set
-    from pipelines.train import TrainingSet, load_rows, train_deep
+    from pipelines.training.fit import TrainingSet, load_rows, train_deep
 
     run_id = "bench-sequence"
     training_set, mlflow_run = prepare_training_set(cfg, run_id)
@@ -31,8 +31,12 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
         trained = train_deep(variant_cfg, run_id, ts, mlflow_run)
         seconds = time.perf_counter() - started
         m = trained.metrics
-        variants[name] = {"valid_auc": m["valid_auc"], "test_auc": m["test_auc"],
-                          "norm_auc": normalised_auc(m["test_auc"], oracle), "train_seconds": seconds}
+        variants[name] = {
+            "valid_auc": m["valid_auc"],
+            "test_auc": m["test_auc"],
+            "norm_auc": normalised_auc(m["test_auc"], oracle),
+            "train_seconds": seconds,
+        }
     return {
         "oracle_auc": oracle,
         "variants": variants,

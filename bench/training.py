@@ -13,7 +13,7 @@ import torch
 
 from bench.quality import prepare_training_set
 from pipelines.config import HeraldConfig
-from pipelines.train import deep_config, load_rows, model_exclusions
+from pipelines.training.fit import deep_config, load_rows, model_exclusions
 
 
 def _fresh(deep: Any) -> tuple[Any, Any]:
@@ -49,9 +49,17 @@ def run(cfg: HeraldConfig, epochs: int = 2) -> dict[str, Any]:
     module, data = _fresh(deep)
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         limit_val_batches=0)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -82,5 +90,3 @@ def run(cfg: HeraldConfig, epochs: int = 2) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "note": "same module, same encoded tensors and batch sampler; validation off in both loops",
     }
-
-

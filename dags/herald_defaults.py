@@ -23,11 +23,15 @@ def on_failure(context: dict[str, Any]) -> None:
     try:
         from herald_notifiers import deliver
 
-        from pipelines.alerts import failure_alert
+        from pipelines.monitoring.alerts import failure_alert
 
         ti = context.get("task_instance") or context.get("ti")
-        alert = failure_alert(getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"),
-                              str(context.get("run_id", getattr(ti, "run_id", "?"))), context.get("exception"))
+        alert = failure_alert(
+            getattr(ti, "dag_id", "?"),
+            getattr(ti, "task_id", "?"),
+            str(context.get("run_id", getattr(ti, "run_id", "?"))),
+            context.get("exception"),
+        )
         deliver(alert.to_dict(), context)
     except Exception as exc:
         import logging

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
-
 from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, run_as_of
 
 DOC = """
@@ -31,8 +30,12 @@ Trigger with `path` (default: `HERALD_HILLSTROM__PATH`, else `../shared/data/hil
     doc_md=DOC,
     params={
         "path": Param(None, type=["null", "string"], description="the Hillstrom CSV; empty: from config"),
-        "target": Param(None, type=["null", "string"], enum=[None, "visit", "conversion"],
-                        description="the outcome to learn; empty: from config"),
+        "target": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "visit", "conversion"],
+            description="the outcome to learn; empty: from config",
+        ),
     },
 )
 def herald_hillstrom() -> None:

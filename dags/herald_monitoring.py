@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, get_current_context, task
-
 from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, run_as_of
 
 DOC = """
@@ -94,12 +93,19 @@ def herald_monitoring() -> None:
 
     @task
     @herald_step
-    def finish(run: dict[str, str], drift_result: dict, performance_result: dict, fairness_result: dict,
-               alerted: list[str]) -> dict:
+    def finish(
+        run: dict[str, str], drift_result: dict, performance_result: dict, fairness_result: dict, alerted: list[str]
+    ) -> dict:
         from pipelines.flows import monitoring
 
-        return monitoring.finish(get_current_context()["run_id"], run["mlflow_run_id"], drift_result,
-                                 performance_result, fairness_result, alerted)
+        return monitoring.finish(
+            get_current_context()["run_id"],
+            run["mlflow_run_id"],
+            drift_result,
+            performance_result,
+            fairness_result,
+            alerted,
+        )
 
     run = start()
     validated = validate(run, extract(run))

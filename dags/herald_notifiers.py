@@ -31,13 +31,13 @@ class HeraldWebhookNotifier(BaseNotifier):
     def url(self) -> str:
         from airflow.sdk import BaseHook
 
-        from pipelines.alerts import webhook_url
+        from pipelines.monitoring.alerts import webhook_url
 
         conn = BaseHook.get_connection(self.webhook_conn_id)
         return webhook_url(conn.conn_type, conn.host, conn.port, conn.schema)
 
     def notify(self, context: Any) -> None:
-        from pipelines.alerts import Alert, post_webhook
+        from pipelines.monitoring.alerts import Alert, post_webhook
 
         post_webhook(self.url, Alert(self.subject, self.body), self.timeout)
 
@@ -54,8 +54,8 @@ def _has_connection(conn_id: str) -> bool:
 
 def deliver(alert: dict[str, str], context: Any) -> list[str]:
     """Send one alert to e-mail and webhook; returns the receivers reached. Failures are logged, not raised."""
-    from pipelines.alerts import Alert, post_webhook, send_email
     from pipelines.config import load_config
+    from pipelines.monitoring.alerts import Alert, post_webhook, send_email
 
     cfg = load_config()
     settings = cfg.alerts
@@ -69,9 +69,13 @@ def deliver(alert: dict[str, str], context: Any) -> list[str]:
 
             from_email = settings.email_from
             to = settings.email_to or [from_email]
-            SmtpNotifier(to=to, from_email=from_email, subject=message.subject,
-                         html_content=f"<pre>{html.escape(message.body)}</pre>",
-                         smtp_conn_id=settings.smtp_conn_id).notify(context)
+            SmtpNotifier(
+                to=to,
+                from_email=from_email,
+                subject=message.subject,
+                html_content=f"<pre>{html.escape(message.body)}</pre>",
+                smtp_conn_id=settings.smtp_conn_id,
+            ).notify(context)
             sent.append(f"airflow:{settings.smtp_conn_id}")
         elif settings.smtp_host and settings.email_to:
             sent.append(send_email(cfg, message))
@@ -79,7 +83,9 @@ def deliver(alert: dict[str, str], context: Any) -> list[str]:
         log.error("e-mail alert failed: %s", exc)
     try:
         if _has_connection(settings.webhook_conn_id):
-            HeraldWebhookNotifier(message.subject, message.body, settings.webhook_conn_id, settings.timeout_s).notify(context)
+            HeraldWebhookNotifier(message.subject, message.body, settings.webhook_conn_id, settings.timeout_s).notify(
+                context
+            )
             sent.append(f"airflow:{settings.webhook_conn_id}")
         elif settings.webhook_url:
             sent.append(post_webhook(settings.webhook_url, message, settings.timeout_s))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
-
 from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, run_as_of
 
 DOC = """
@@ -103,8 +102,9 @@ def herald_scoring() -> None:
     def summarize(run: dict[str, str], shard_results: list, budget: dict, segmented: dict) -> dict:
         from pipelines.flows import scoring
 
-        return scoring.summarize(get_current_context()["run_id"], list(shard_results), run["mlflow_run_id"],
-                                 budget, segmented)
+        return scoring.summarize(
+            get_current_context()["run_id"], list(shard_results), run["mlflow_run_id"], budget, segmented
+        )
 
     run = start()
     validated = validate(run, extract(run))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
-
 from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, run_as_of
 
 DOC = """
@@ -79,8 +78,9 @@ def herald_training() -> None:
     def register(run: dict[str, str], training_set: dict, baselines: list, deep: list, validated: dict) -> dict:
         from pipelines.flows import training
 
-        return training.register(get_current_context()["run_id"], training_set, [*baselines, *deep],
-                                 run["mlflow_run_id"], validated)
+        return training.register(
+            get_current_context()["run_id"], training_set, [*baselines, *deep], run["mlflow_run_id"], validated
+        )
 
     @task
     @herald_step
@@ -91,21 +91,39 @@ def herald_training() -> None:
 
     @task
     @herald_step
-    def gate_fallback(training_set: dict, baselines: list, deep: list, registered: dict, decision: dict,
-                      validated: dict) -> dict:
+    def gate_fallback(
+        training_set: dict, baselines: list, deep: list, registered: dict, decision: dict, validated: dict
+    ) -> dict:
         from pipelines.flows import training
 
-        return training.gate_fallback(get_current_context()["run_id"], training_set, [*baselines, *deep],
-                                      registered, decision, validated)
+        return training.gate_fallback(
+            get_current_context()["run_id"], training_set, [*baselines, *deep], registered, decision, validated
+        )
 
     @task
     @herald_step
-    def finish(run: dict[str, str], extracted: dict, validated: dict, baselines: list, deep: list,
-               registered: dict, decision: dict, fallback: dict) -> dict:
+    def finish(
+        run: dict[str, str],
+        extracted: dict,
+        validated: dict,
+        baselines: list,
+        deep: list,
+        registered: dict,
+        decision: dict,
+        fallback: dict,
+    ) -> dict:
         from pipelines.flows import training
 
-        return training.finish(get_current_context()["run_id"], run["mlflow_run_id"], extracted, validated,
-                               [*baselines, *deep], registered, decision, fallback)
+        return training.finish(
+            get_current_context()["run_id"],
+            run["mlflow_run_id"],
+            extracted,
+            validated,
+            [*baselines, *deep],
+            registered,
+            decision,
+            fallback,
+        )
 
     run = start()
     extracted = extract(run)

@@ -51,8 +51,9 @@ def modality_modules(module: ResponseModule) -> dict[str, list[nn.Module]]:
     return {name: [m for m in parts if m is not None] for name, parts in groups.items() if any(parts)}
 
 
-def integrated_gradients(module: ResponseModule, encoded: EncodedRows, n_steps: int = 24,
-                         steps_per_pass: int = 8) -> ModalityAttribution:
+def integrated_gradients(
+    module: ResponseModule, encoded: EncodedRows, n_steps: int = 24, steps_per_pass: int = 8
+) -> ModalityAttribution:
     """Attribute each row's response logit to the modalities (see the module docstring)."""
     from captum.attr import IntegratedGradients
 
@@ -72,8 +73,13 @@ def integrated_gradients(module: ResponseModule, encoded: EncodedRows, n_steps: 
         module.eval()
         ones = torch.ones(n, len(names))
         attributions, delta = IntegratedGradients(forward).attribute(
-            ones, baselines=torch.zeros_like(ones), n_steps=n_steps, method="gausslegendre",
-            internal_batch_size=n * steps_per_pass, return_convergence_delta=True)
+            ones,
+            baselines=torch.zeros_like(ones),
+            n_steps=n_steps,
+            method="gausslegendre",
+            internal_batch_size=n * steps_per_pass,
+            return_convergence_delta=True,
+        )
     values = attributions.detach().numpy()
     return ModalityAttribution(
         mean_abs={name: float(np.abs(values[:, k]).mean()) for k, name in enumerate(names)},
@@ -112,10 +118,12 @@ def tiled(batch: dict[str, torch.Tensor], reps: int, n: int) -> dict[str, torch.
 @contextmanager
 def _scaled_outputs(groups: dict[str, list[nn.Module]], scale: dict[str, torch.Tensor]) -> Iterator[None]:
     """Forward hooks that multiply each modality's encoder output by its row's α."""
+
     def hook_for(name: str) -> Any:
         def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
             alpha = scale[name]
             return output * alpha.view(-1, *([1] * (output.dim() - 1)))
+
         return hook
 
     handles = [m.register_forward_hook(hook_for(name)) for name, parts in groups.items() for m in parts]

@@ -18,11 +18,22 @@ class LightGBMResponse:
     """Gradient-boosted trees over category codes and raw-scaled numerics."""
 
     preprocessor: TabularPreprocessor
-    params: dict[str, float | int | str] = field(default_factory=lambda: {
-        "objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 50,
-        "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
-        "verbose": -1, "num_threads": 2, "seed": 7, "deterministic": True,
-    })
+    params: dict[str, float | int | str] = field(
+        default_factory=lambda: {
+            "objective": "binary",
+            "learning_rate": 0.05,
+            "num_leaves": 31,
+            "min_data_in_leaf": 50,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "verbose": -1,
+            "num_threads": 2,
+            "seed": 7,
+            "deterministic": True,
+        }
+    )
     booster: lgb.Booster | None = None
     name: str = "lightgbm"
 
@@ -33,11 +44,19 @@ class LightGBMResponse:
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, rounds: int = 600) -> LightGBMResponse:
         n_cat = len(self.preprocessor.categorical)
         names = [*self.preprocessor.categorical, *self.preprocessor.numeric]
-        dtrain = lgb.Dataset(self._matrix(train), train["label"].to_numpy(), feature_name=names,
-                             categorical_feature=list(range(n_cat)), free_raw_data=False)
+        dtrain = lgb.Dataset(
+            self._matrix(train),
+            train["label"].to_numpy(),
+            feature_name=names,
+            categorical_feature=list(range(n_cat)),
+            free_raw_data=False,
+        )
         dvalid = lgb.Dataset(self._matrix(valid), valid["label"].to_numpy(), reference=dtrain)
         self.booster = lgb.train(
-            self.params, dtrain, num_boost_round=rounds, valid_sets=[dvalid],
+            self.params,
+            dtrain,
+            num_boost_round=rounds,
+            valid_sets=[dvalid],
             callbacks=[lgb.early_stopping(40, verbose=False)],
         )
         return self

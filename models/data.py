@@ -55,7 +55,7 @@ class CustomerBatchSampler(Sampler[list[int]]):
             picks = np.random.default_rng(self.seed + self.epoch).permutation(picks)
             self.epoch += 1
         for start in range(0, len(picks), self.customers_per_batch):
-            chosen = picks[start:start + self.customers_per_batch]
+            chosen = picks[start : start + self.customers_per_batch]
             yield np.concatenate([self.groups[i] for i in chosen]).tolist()
 
 
@@ -69,8 +69,12 @@ class ResponseDataModule(pl.LightningDataModule):
 
     def _loader(self, encoded: EncodedRows, shuffle: bool) -> DataLoader:
         sampler = CustomerBatchSampler(encoded.rows["cust_idx"], self.batch_size, shuffle, self.seed)
-        return DataLoader(range(len(encoded)), batch_sampler=sampler, num_workers=0,
-                          collate_fn=lambda ids: gather(encoded, torch.as_tensor(ids)))
+        return DataLoader(
+            range(len(encoded)),
+            batch_sampler=sampler,
+            num_workers=0,
+            collate_fn=lambda ids: gather(encoded, torch.as_tensor(ids)),
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train, shuffle=True)

@@ -90,8 +90,11 @@ class DeepResponse:
         torch.set_num_threads(cfg.threads)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         featurizer = DeepFeaturizer(self.preprocessor, text_cache_dir=cfg.text_cache_dir)
-        featurizer.fit(train, {"sequence": cfg.sequence, "reviews": cfg.reviews, "text": cfg.text, "images": cfg.images},
-                       auxiliary=cfg.auxiliary_outcomes if cfg.auxiliary_weight > 0 else ())
+        featurizer.fit(
+            train,
+            {"sequence": cfg.sequence, "reviews": cfg.reviews, "text": cfg.text, "images": cfg.images},
+            auxiliary=cfg.auxiliary_outcomes if cfg.auxiliary_weight > 0 else (),
+        )
         self.featurizer = featurizer
         enc_train = featurizer.encode(train, with_label=True)
         enc_valid = featurizer.encode(valid, with_label=True) if valid is not None and len(valid) else None
@@ -104,11 +107,18 @@ class DeepResponse:
         self.fit_seconds = time.perf_counter() - started
         return self
 
-    def _train_one(self, seed: int, rate: float, enc_train: EncodedRows, enc_valid: EncodedRows | None) -> ResponseModule:
+    def _train_one(
+        self, seed: int, rate: float, enc_train: EncodedRows, enc_valid: EncodedRows | None
+    ) -> ResponseModule:
         cfg = self.config
         pl.seed_everything(seed, workers=True, verbose=False)
-        module = ResponseModule(self.arch, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
-                                auxiliary_weight=cfg.auxiliary_weight)
+        module = ResponseModule(
+            self.arch,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            schedule=cfg.schedule,
+            auxiliary_weight=cfg.auxiliary_weight,
+        )
         module.start_at_rate(rate)
         keep = _KeepBest()
         callbacks: list[Callback] = [keep]
@@ -117,9 +127,17 @@ class DeepResponse:
         for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)  # no banner lines in task logs
         trainer = pl.Trainer(
-            max_epochs=cfg.max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
-            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            num_sanity_val_steps=0, callbacks=callbacks, fast_dev_run=cfg.fast_dev_run,
+            max_epochs=cfg.max_epochs,
+            accelerator="cpu",
+            devices=1,
+            deterministic=True,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            callbacks=callbacks,
+            fast_dev_run=cfg.fast_dev_run,
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -134,15 +152,25 @@ class DeepResponse:
         assert f is not None
         vocab = f.sequence_vocab
         return {
-            "hidden": cfg.hidden, "part_dim": cfg.part_dim, "seq_hidden": cfg.seq_hidden, "dropout": cfg.dropout,
+            "hidden": cfg.hidden,
+            "part_dim": cfg.part_dim,
+            "seq_hidden": cfg.seq_hidden,
+            "dropout": cfg.dropout,
             "sequence_encoder": cfg.sequence_encoder,
-            "context_dim": cfg.context_dim, "head_hidden": cfg.head_hidden,
-            "customer_cards": f.cardinalities("customer"), "customer_numeric": f.n_numeric("customer"),
-            "message_cards": f.cardinalities("message"), "message_numeric": f.n_numeric("message"),
-            "context_cards": f.cardinalities("context"), "context_numeric": f.n_numeric("context"),
+            "context_dim": cfg.context_dim,
+            "head_hidden": cfg.head_hidden,
+            "customer_cards": f.cardinalities("customer"),
+            "customer_numeric": f.n_numeric("customer"),
+            "message_cards": f.cardinalities("message"),
+            "message_numeric": f.n_numeric("message"),
+            "context_cards": f.cardinalities("context"),
+            "context_numeric": f.n_numeric("context"),
             "sequence": (len(vocab.types), len(vocab.categories)) if f.modalities["sequence"] and vocab else None,
-            "reviews": f.modalities["reviews"], "text": f.modalities["text"], "images": f.modalities["images"],
-            "wide": cfg.wide, "auxiliary_outcomes": list(f.auxiliary_outcomes),
+            "reviews": f.modalities["reviews"],
+            "text": f.modalities["text"],
+            "images": f.modalities["images"],
+            "wide": cfg.wide,
+            "auxiliary_outcomes": list(f.auxiliary_outcomes),
         }
 
     # ---- prediction -----------------------------------------------------------------------
@@ -207,7 +235,7 @@ class DeepResponse:
         parts = [np.zeros((0, int(self.arch["hidden"])), dtype=np.float32)]
         with torch.inference_mode():
             for start in range(0, len(rows), batch_size):
-                part = rows.iloc[start:start + batch_size].reset_index(drop=True)
+                part = rows.iloc[start : start + batch_size].reset_index(drop=True)
                 parts.append(tower.eval()(build(part)).numpy())
         return np.vstack(parts)
 
@@ -234,8 +262,10 @@ class DeepResponse:
 
     def params(self) -> dict[str, Any]:
         """Flat parameters for MLflow: the config plus the modalities that ended up on."""
-        return {**{k: v for k, v in asdict(self.config).items() if v is not None},
-                **{f"modality_{k}": v for k, v in self.modalities.items()}}
+        return {
+            **{k: v for k, v in asdict(self.config).items() if v is not None},
+            **{f"modality_{k}": v for k, v in self.modalities.items()},
+        }
 
 
 def _weights(module: ResponseModule) -> dict[str, torch.Tensor]:

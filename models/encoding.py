@@ -106,7 +106,9 @@ class DeepFeaturizer:
     def encode(self, rows: pd.DataFrame, with_label: bool = False) -> EncodedRows:
         rows = rows.reset_index(drop=True)
         cust_cols = self._columns("customer") + [c for c in (SEQUENCE_COLUMN, REVIEW_COLUMN) if c in self.raw_columns()]
-        msg_cols = self._columns("message") + [c for c in (TITLE_COLUMN, BODY_COLUMN, IMAGE_COLUMN) if c in self.raw_columns()]
+        msg_cols = self._columns("message") + [
+            c for c in (TITLE_COLUMN, BODY_COLUMN, IMAGE_COLUMN) if c in self.raw_columns()
+        ]
         cust_idx, cust_first = _dedupe(rows, cust_cols)
         holdout = _holdout(rows, msg_cols)
         msg_idx, msg_first = _dedupe(rows, msg_cols, skip=holdout)
@@ -129,16 +131,22 @@ class DeepFeaturizer:
     def _tabular(self, frame: pd.DataFrame, kind: str, prefix: str) -> dict[str, torch.Tensor]:
         cats, nums = self.preprocessor.transform(frame)
         ci, ni = self._group(kind)
-        return {f"{prefix}_cats": torch.from_numpy(np.ascontiguousarray(cats[:, ci])),
-                f"{prefix}_nums": torch.from_numpy(np.ascontiguousarray(nums[:, ni]))}
+        return {
+            f"{prefix}_cats": torch.from_numpy(np.ascontiguousarray(cats[:, ci])),
+            f"{prefix}_nums": torch.from_numpy(np.ascontiguousarray(nums[:, ni])),
+        }
 
     def customer_table(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
         """The customer tower's inputs, one entry per row of ``frame``."""
         table = self._tabular(frame, "customer", "c")
         if self.modalities.get("sequence") and self.sequence_vocab is not None:
             parsed = self.sequence_vocab.parse(_texts(frame, SEQUENCE_COLUMN))
-            table.update(seq_types=torch.from_numpy(parsed.types), seq_cats=torch.from_numpy(parsed.categories),
-                         seq_nums=torch.from_numpy(parsed.numerics), seq_len=torch.from_numpy(parsed.lengths))
+            table.update(
+                seq_types=torch.from_numpy(parsed.types),
+                seq_cats=torch.from_numpy(parsed.categories),
+                seq_nums=torch.from_numpy(parsed.numerics),
+                seq_len=torch.from_numpy(parsed.lengths),
+            )
         if self.modalities.get("reviews"):
             vec, mask = self.embedder.embed_joined(_texts(frame, REVIEW_COLUMN))
             table.update(rev_vec=torch.from_numpy(vec), rev_mask=torch.from_numpy(mask))

@@ -13,10 +13,27 @@ import pandas as pd
 AUXILIARY_OUTCOMES: tuple[str, ...] = ("opened", "clicked")
 # Never model inputs: keys, labels, audit columns, raw text/image (their own towers read them).
 ALWAYS_EXCLUDED = (
-    "send_id", "customer_id", "message_id", "sent_at", "label", "revenue", "propensity",
-    "is_holdout_true", "updated_at", "signup_date", "birth_year",
-    "msg_title", "msg_body", "msg_image_uri", "rev_text", "evt_sequence", "msg_campaign_id",
-    "msg_active_from", "msg_active_to", "converted", *AUXILIARY_OUTCOMES,
+    "send_id",
+    "customer_id",
+    "message_id",
+    "sent_at",
+    "label",
+    "revenue",
+    "propensity",
+    "is_holdout_true",
+    "updated_at",
+    "signup_date",
+    "birth_year",
+    "msg_title",
+    "msg_body",
+    "msg_image_uri",
+    "rev_text",
+    "evt_sequence",
+    "msg_campaign_id",
+    "msg_active_from",
+    "msg_active_to",
+    "converted",
+    *AUXILIARY_OUTCOMES,
 )
 # Small integers that mean categories, not magnitudes.
 INTEGER_CATEGORICALS = ("send_hour", "weekday")
@@ -65,8 +82,9 @@ def add_cross_features(rows: pd.DataFrame) -> pd.DataFrame:
         hour = pd.to_numeric(rows["send_hour"], errors="coerce").to_numpy(dtype=np.float64)
         mean = pd.to_numeric(rows["evt_hour_mean"], errors="coerce").to_numpy(dtype=np.float64)
         gap = np.abs(np.mod(hour - mean + 12.0, 24.0) - 12.0)
-        out["x_hour_gap"] = np.where(rows.get("channel", pd.Series("", index=rows.index)).astype(str).eq("none").to_numpy(),
-                                     np.nan, gap)
+        out["x_hour_gap"] = np.where(
+            rows.get("channel", pd.Series("", index=rows.index)).astype(str).eq("none").to_numpy(), np.nan, gap
+        )
     if "channel" in rows and "evt_total" in rows:
         opens = np.full(len(rows), np.nan)
         channel = rows["channel"].astype(str).to_numpy()
@@ -75,7 +93,9 @@ def add_cross_features(rows: pd.DataFrame) -> pd.DataFrame:
             column = f"evt_n_{name}_open"
             if column in rows:
                 mask = channel == name
-                opens[mask] = pd.to_numeric(rows.loc[mask, column], errors="coerce").to_numpy() / np.maximum(total[mask], 1.0)
+                opens[mask] = pd.to_numeric(rows.loc[mask, column], errors="coerce").to_numpy() / np.maximum(
+                    total[mask], 1.0
+                )
         out["x_channel_opens"] = opens
     return out
 
@@ -105,7 +125,11 @@ class TabularPreprocessor:
             if col in skip:
                 continue
             series = rows[col]
-            if col in INTEGER_CATEGORICALS or not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            if (
+                col in INTEGER_CATEGORICALS
+                or not pd.api.types.is_numeric_dtype(series)
+                or pd.api.types.is_bool_dtype(series)
+            ):
                 if pd.api.types.is_datetime64_any_dtype(series):
                     continue
                 values = _as_category_strings(series)
@@ -122,8 +146,12 @@ class TabularPreprocessor:
                 std = float(scaled.std()) or 1.0
                 prep.numeric.append(col)
                 prep.stats[col] = NumericStats(
-                    mean=float(scaled.mean()), std=std if np.isfinite(std) else 1.0,
-                    median=float(scaled.median()), min=float(finite.min()), max=float(finite.max()), log1p=use_log,
+                    mean=float(scaled.mean()),
+                    std=std if np.isfinite(std) else 1.0,
+                    median=float(scaled.median()),
+                    min=float(finite.min()),
+                    max=float(finite.max()),
+                    log1p=use_log,
                 )
         return prep
 
@@ -152,8 +180,10 @@ class TabularPreprocessor:
     def input_schema(self) -> dict[str, str]:
         """Raw input columns and their MLflow types: categories travel as strings, numerics as doubles."""
         # Crosses are derived inside the model from columns that are inputs already.
-        return {**{c: "string" for c in self.categorical},
-                **{c: "double" for c in self.numeric if c not in CROSS_FEATURES}}
+        return {
+            **{c: "string" for c in self.categorical},
+            **{c: "double" for c in self.numeric if c not in CROSS_FEATURES},
+        }
 
     def cardinalities(self) -> list[int]:
         return [len(self.vocab[c]) for c in self.categorical]

@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,32 +35,26 @@ def world(
 ) -> None:
     """Build the synthetic marketing world into the embedded warehouse (replaces its tables)."""
     cfg = load_config()
-    world_settings = cfg.world.model_copy(update={k: v for k, v in
-                                                 {"size": size, "seed": seed, "drift": drift, "bias": bias}.items()
-                                                 if v is not None})
+    world_settings = cfg.world.model_copy(
+        update={k: v for k, v in {"size": size, "seed": seed, "drift": drift, "bias": bias}.items() if v is not None}
+    )
+    from pipelines.synthetic import build_world
+
     counts = build_world(cfg.model_copy(update={"world": world_settings}))
-    console.print(f"world ({world_settings.size}, seed {world_settings.seed}) written to {cfg.duckdb_path}: "
-                  + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-
-
-def build_world(cfg: HeraldConfig, now: datetime | None = None) -> dict[str, int]:
-    from pipelines.synthetic import generate_world, write_world
-    from pipelines.warehouse import get_warehouse
-
-    if cfg.warehouse_backend != "duckdb":
-        raise HeraldError("the synthetic world is only written to the embedded warehouse (HERALD_WAREHOUSE_BACKEND=duckdb)")
-    cfg.home.mkdir(parents=True, exist_ok=True)
-    with console.status(f"generating the {cfg.world.size} synthetic world…"):
-        generated = generate_world(cfg.world, cfg.channels, cfg.policy.send_hours, now or datetime.now(timezone.utc))
-        with get_warehouse(cfg, must_exist=False) as warehouse:
-            return write_world(generated, warehouse, cfg.assets_dir)
+    console.print(
+        f"world ({world_settings.size}, seed {world_settings.seed}) written to {cfg.duckdb_path}: "
+        + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    )
 
 
 @app.command()
-def run(dag_id: Annotated[str, typer.Argument(
-        help="herald_training, herald_scoring, herald_monitoring or herald_hillstrom")]) -> None:
+def run(
+    dag_id: Annotated[
+        str, typer.Argument(help="herald_training, herald_scoring, herald_monitoring or herald_hillstrom")
+    ],
+) -> None:
     """Run one DAG now through Airflow (``airflow dags test``) on the local metadata database."""
-    from pipelines.orchestrate import migrate, run_dag
+    from pipelines.flows.runner import migrate, run_dag
 
     cfg = load_config()
     migrate(cfg)
@@ -76,7 +70,7 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="delete HERALD_HOME first")] = True,
 ) -> None:
     """Build the world, run training, scoring and monitoring through Airflow, print the summary."""
-    from pipelines.orchestrate import DAG_IDS, migrate, run_dag
+    from pipelines.flows.runner import DAG_IDS, migrate, run_dag
 
     cfg = load_config()
     if size:
@@ -86,8 +80,10 @@ def demo(
         shutil.rmtree(cfg.home)
     started = time.monotonic()
     console.rule("Herald demo")
+    from pipelines.synthetic import build_world
+
     counts = build_world(cfg)
-    console.print(f"[1/4] world: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    console.print("[1/4] world: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     with console.status("preparing Airflow metadata (SQLite)…"):
         migrate(cfg)
     for step, dag_id in enumerate(DAG_IDS, start=2):
@@ -101,22 +97,28 @@ def demo(
 
 @app.command()
 def champion(
-    at: Annotated[datetime | None, typer.Option(
-        help="an instant (UTC unless it has an offset), e.g. 2026-11-01 or 2026-11-01T09:00:00+00:00; default now",
-        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            help="an instant (UTC unless it has an offset), e.g. 2026-11-01 or 2026-11-01T09:00:00+00:00; default now",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+        ),
+    ] = None,
 ) -> None:
     """Say which model version was champion (serving) at an instant, and why it was promoted."""
-    from pipelines.registry import champion_at
+    from pipelines.training.registry import champion_at
 
-    when = at or datetime.now(timezone.utc)
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = at or datetime.now(UTC)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
     found = champion_at(load_config(), when)
     if found is None:
         console.print(f"No champion at {when.isoformat()}: no promotion had been decided by then.")
         raise typer.Exit(1)
-    console.print(f"At {when.isoformat()} the champion was {found['model_name']} version {found['version']}, "
-                  f"promoted {found['decided_at']} by training run {found['run_id']}: "
-                  f"{found['reason']}")
+    console.print(
+        f"At {when.isoformat()} the champion was {found['model_name']} version {found['version']}, "
+        f"promoted {found['decided_at']} by training run {found['run_id']}: "
+        f"{found['reason']}"
+    )
 
 
 @app.command()
@@ -126,7 +128,7 @@ def summary() -> None:
 
 
 def print_summary(cfg: HeraldConfig) -> None:
-    from pipelines.report import read_run_summary
+    from pipelines.flows.summary import read_run_summary
 
     training = read_run_summary(cfg, "herald_training")
     scoring = read_run_summary(cfg, "herald_scoring")
@@ -138,26 +140,39 @@ def print_summary(cfg: HeraldConfig) -> None:
         console.print(f"Validation: {'passed' if validation.get('passed') else 'FAILED'}")
         table = Table("model", "test AUC", "PR-AUC", "log loss", "Brier", "ECE", title="Models on the test split")
         for name, metrics in training["models"].items():
-            table.add_row(name, *(f"{metrics.get('test_' + k, float('nan')):.4f}"
-                                  for k in ("auc", "pr_auc", "log_loss", "brier", "ece")))
+            table.add_row(
+                name,
+                *(
+                    f"{metrics.get('test_' + k, float('nan')):.4f}"
+                    for k in ("auc", "pr_auc", "log_loss", "brier", "ece")
+                ),
+            )
         console.print(table)
         for release in training["releases"]:
             reg, gate = release["registered"], release["gate"]
             verdict = "promoted to champion" if gate["promoted"] else "not promoted"
-            console.print(f"Registered: {reg['name']} version {reg['version']} ({reg['estimator']}), {verdict} — "
-                          + "; ".join(gate["reasons"]))
+            console.print(
+                f"Registered: {reg['name']} version {reg['version']} ({reg['estimator']}), {verdict} — "
+                + "; ".join(gate["reasons"])
+            )
     if scoring:
-        console.print(f"Decisions written: {scoring['decisions']:,} ({scoring['messages_sent']:,} messages, "
-                      f"hold-out share {scoring['holdout_share']:.1%}, explored {scoring['explored_share']:.1%}); "
-                      f"per channel {scoring['per_channel']}; per hour {scoring['per_hour']}; "
-                      f"reasons {scoring['reasons']}")
+        console.print(
+            f"Decisions written: {scoring['decisions']:,} ({scoring['messages_sent']:,} messages, "
+            f"hold-out share {scoring['holdout_share']:.1%}, explored {scoring['explored_share']:.1%}); "
+            f"per channel {scoring['per_channel']}; per hour {scoring['per_hour']}; "
+            f"reasons {scoring['reasons']}"
+        )
         value, holdout = scoring.get("estimated_policy_value"), scoring.get("estimated_holdout_value")
         if value is not None and value == value:
-            console.print(f"Estimated policy value (model, scored customers): P(convert) {value:.4f} "
-                          f"vs {holdout:.4f} sending nothing")
+            console.print(
+                f"Estimated policy value (model, scored customers): P(convert) {value:.4f} "
+                f"vs {holdout:.4f} sending nothing"
+            )
         if scoring.get("campaign_budget"):
-            console.print(f"Campaign budget {scoring['campaign_budget']['budget']:,} per campaign: "
-                          f"allocated {scoring['campaign_budget']['allocated_per_campaign']}")
+            console.print(
+                f"Campaign budget {scoring['campaign_budget']['budget']:,} per campaign: "
+                f"allocated {scoring['campaign_budget']['allocated_per_campaign']}"
+            )
         if scoring.get("segments"):
             sizes = ", ".join(f"{p['segment']}: {p['size']:,}" for p in scoring["segments"]["profiles"])
             console.print(f"Customer segments (k={scoring['segments']['k']}): {sizes}")
@@ -165,8 +180,10 @@ def print_summary(cfg: HeraldConfig) -> None:
         status = "[red]BREACHED[/]" if monitoring["breached"] else "[green]no drift alarm[/]"
         worst = ", ".join(f"{name} {value:.3f}" for name, value in monitoring["worst_features"][:3])
         drifted = ", ".join(monitoring.get("drifted_features", [])) or "none"
-        console.print(f"Drift: {status}; drifted share {monitoring['drifted_share']:.1%} ({drifted}); "
-                      f"worst: {worst}; report {monitoring['report_path']}")
+        console.print(
+            f"Drift: {status}; drifted share {monitoring['drifted_share']:.1%} ({drifted}); "
+            f"worst: {worst}; report {monitoring['report_path']}"
+        )
         performance = monitoring.get("performance") or {}
         if performance:
             overall = performance.get("overall") or {}
@@ -187,12 +204,22 @@ def print_summary(cfg: HeraldConfig) -> None:
 @app.command()
 def ui(which: Annotated[str, typer.Argument(help="mlflow or airflow")]) -> None:
     """Start the MLflow or Airflow UI on the demo's local state."""
-    from pipelines.orchestrate import airflow_bin, airflow_env
+    from pipelines.flows.runner import airflow_bin, airflow_env
 
     cfg = load_config()
     if which == "mlflow":
-        cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", cfg.tracking_uri,
-               "--default-artifact-root", cfg.artifact_root, "--host", "127.0.0.1", "--port", "5000"]
+        cmd = [
+            str(Path(sys.executable).with_name("mlflow")),
+            "server",
+            "--backend-store-uri",
+            cfg.tracking_uri,
+            "--default-artifact-root",
+            cfg.artifact_root,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "5000",
+        ]
         os.execvp(cmd[0], cmd)
     elif which == "airflow":
         os.execvpe(airflow_bin(), [airflow_bin(), "standalone"], airflow_env(cfg))
@@ -206,18 +233,22 @@ app.add_typer(hillstrom_app, name="hillstrom")
 @hillstrom_app.command("import")
 def hillstrom_import(
     path: Annotated[Path | None, typer.Option(help="the Hillstrom CSV (HERALD_HILLSTROM__PATH)")] = None,
-    target: Annotated[str | None, typer.Option(help="outcome written into sends.converted: visit or conversion")] = None,
+    target: Annotated[
+        str | None, typer.Option(help="outcome written into sends.converted: visit or conversion")
+    ] = None,
 ) -> None:
     """Validate the Hillstrom CSV and write customers, messages and sends into the hillstrom dataset."""
-    from pipelines.hillstrom.importer import hillstrom_config, import_hillstrom
+    from pipelines.warehouse.hillstrom.importer import hillstrom_config, import_hillstrom
 
     if target not in (None, "visit", "conversion"):
         raise HeraldError(f"unknown --target {target!r}: use visit or conversion")
     cfg = hillstrom_config(load_config())
     result = import_hillstrom(cfg, path, target)  # type: ignore[arg-type]
-    console.print(f"Hillstrom ({result.target} → sends.converted) written to dataset {result.dataset}: "
-                  + ", ".join(f"{k} {v:,}" for k, v in result.rows.items())
-                  + f"; arms {result.arms}; campaign {result.campaign_start[:10]} – {result.campaign_end[:10]}")
+    console.print(
+        f"Hillstrom ({result.target} → sends.converted) written to dataset {result.dataset}: "
+        + ", ".join(f"{k} {v:,}" for k, v in result.rows.items())
+        + f"; arms {result.arms}; campaign {result.campaign_start[:10]} – {result.campaign_end[:10]}"
+    )
 
 
 @hillstrom_app.command("run")
@@ -227,31 +258,44 @@ def hillstrom_run(
     deep: Annotated[bool, typer.Option(help="also train the deep model (HERALD_DEEP__ENABLED)")] = True,
 ) -> None:
     """Import, train with the generic code, value every policy on held-out customers, print the table."""
-    from pipelines.hillstrom.experiment import run_experiment
-    from pipelines.hillstrom.report import policy_table
+    from pipelines.policy.experiment import run_experiment
+    from pipelines.policy.experiment_report import policy_table
 
     if target not in (None, "visit", "conversion"):
         raise HeraldError(f"unknown --target {target!r}: use visit or conversion")
     cfg = load_config()
     started = time.monotonic()
     with console.status("Hillstrom: import → train → evaluate…") as status:
-        result = run_experiment(cfg, path, target, deep=deep and cfg.deep.enabled,  # type: ignore[arg-type]
-                                progress=lambda m: status.update(f"Hillstrom: {m}"))
+        result = run_experiment(
+            cfg,
+            path,
+            target,
+            deep=deep and cfg.deep.enabled,  # type: ignore[arg-type]
+            progress=lambda m: status.update(f"Hillstrom: {m}"),
+        )
     conf = f"{result['confidence']:.0%}"
     table = Table(title=f"Hillstrom: {result['target']} rate on {result['split_counts']['test']:,} held-out customers")
     table.add_column("policy", no_wrap=True)
     for header in ("IPS", f"IPS {conf} CI", "DR", f"DR {conf} CI", "deployed"):
         table.add_column(header)
     for row in policy_table(result).itertuples(index=False):
-        table.add_row(row.policy, f"{row.ips:.2%}", f"{row.ips_ci_low:.2%} – {row.ips_ci_high:.2%}",
-                      f"{row.dr:.2%}", f"{row.dr_ci_low:.2%} – {row.dr_ci_high:.2%}", row.deployed)
+        table.add_row(
+            row.policy,
+            f"{row.ips:.2%}",
+            f"{row.ips_ci_low:.2%} – {row.ips_ci_high:.2%}",
+            f"{row.dr:.2%}",
+            f"{row.dr_ci_low:.2%} – {row.dr_ci_high:.2%}",
+            row.deployed,
+        )
     console.print(table)
     best = result["best_single_arm"]
     console.print(f"Best single arm: {best['name']} at {best['visit_rate']:.2%}")
     for model, decision in result["safe_policy"].items():
         console.print(f"Safe policy ({model}): {decision['reason']}")
-    console.print(f"MLflow run {result['mlflow_run_id']} in experiment herald-hillstrom; "
-                  f"finished in {time.monotonic() - started:.0f} s")
+    console.print(
+        f"MLflow run {result['mlflow_run_id']} in experiment herald-hillstrom; "
+        f"finished in {time.monotonic() - started:.0f} s"
+    )
 
 
 def main() -> None:

@@ -74,9 +74,7 @@ class MonitoringSettings(BaseModel):
     retrain_cooldown_days: int = 7
     # Further effect sizes measured beside drift_method, each with its own threshold (Evidently's
     # defaults). Wasserstein is normed by the reference's std and applies to numeric columns only.
-    drift_extra_methods: dict[str, float] = Field(
-        default_factory=lambda: {"wasserstein": 0.1, "jensenshannon": 0.1}
-    )
+    drift_extra_methods: dict[str, float] = Field(default_factory=lambda: {"wasserstein": 0.1, "jensenshannon": 0.1})
     # A feature counts as drifted when this many of its methods breach: one noisy estimator alone
     # (PSI on sparse shares, Wasserstein on rare counts) does not raise an alarm. Measured on the
     # tiny world (400 customers), same population a week later, no drift: max PSI 0.08, Wasserstein
@@ -132,7 +130,10 @@ class HillstromSettings(BaseModel):
 
     # The CSV; default the shared copy beside the checkout (../shared/data/hillstrom/<file>).
     path: Path = Field(
-        default=REPO_ROOT.parent / "shared" / "data" / "hillstrom"
+        default=REPO_ROOT.parent
+        / "shared"
+        / "data"
+        / "hillstrom"
         / "Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv"
     )
     # The outcome written into sends.converted, i.e. Herald's training target.

@@ -54,9 +54,12 @@ class ImageEncoder(nn.Module):
     def __init__(self, out_dim: int) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(3, 16, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.GELU(),
         )
         # Mean and max pooling: colour is a mean, a pattern or a badge is a peak.
         self.proj = nn.Sequential(nn.Linear(64, out_dim), nn.GELU())

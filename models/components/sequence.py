@@ -76,7 +76,7 @@ class SequenceVocab:
                 nums[i, pos, 1] = 1.0 if parts[2] else 0.0
                 nums[i, pos, 2] = np.log1p(hours[j]) / 7.0
             gaps = np.r_[0.0, hours[:-1] - hours[1:]]  # hours since the previous (older) event
-            nums[i, length - k:, 3] = np.log1p(np.maximum(gaps, 0.0)) / 5.0
+            nums[i, length - k :, 3] = np.log1p(np.maximum(gaps, 0.0)) / 5.0
         return ParsedSequences(types, cats, nums, lengths)
 
 
@@ -93,8 +93,15 @@ SEQUENCE_ENCODERS = ("gru", "transformer")
 class SequenceEncoder(nn.Module):
     """GRU or transformer over (type, category, numerics) tokens → one vector summarising the history."""
 
-    def __init__(self, n_types: int, n_categories: int, hidden: int, out_dim: int, kind: str = "gru",
-                 max_events: int = MAX_EVENTS) -> None:
+    def __init__(
+        self,
+        n_types: int,
+        n_categories: int,
+        hidden: int,
+        out_dim: int,
+        kind: str = "gru",
+        max_events: int = MAX_EVENTS,
+    ) -> None:
         super().__init__()
         if kind not in SEQUENCE_ENCODERS:
             raise ValueError(f"sequence encoder {kind!r} is not one of {', '.join(SEQUENCE_ENCODERS)}")
@@ -108,12 +115,17 @@ class SequenceEncoder(nn.Module):
             # Positions count back from the newest event (left padding puts it last).
             self.position = nn.Embedding(max_events, hidden)
             self.encoder = nn.TransformerEncoder(
-                nn.TransformerEncoderLayer(hidden, nhead=2, dim_feedforward=2 * hidden, dropout=0.1,
-                                           batch_first=True, norm_first=True),
-                num_layers=1, enable_nested_tensor=False)
+                nn.TransformerEncoderLayer(
+                    hidden, nhead=2, dim_feedforward=2 * hidden, dropout=0.1, batch_first=True, norm_first=True
+                ),
+                num_layers=1,
+                enable_nested_tensor=False,
+            )
         self.proj = nn.Sequential(nn.Linear(hidden + 1, out_dim), nn.GELU())
 
-    def forward(self, types: torch.Tensor, cats: torch.Tensor, nums: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, types: torch.Tensor, cats: torch.Tensor, nums: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
         x = torch.cat([self.type_emb(types), self.cat_emb(cats), nums], dim=2)
         has_events = (lengths > 0).float().unsqueeze(1)
         state = self._gru(x) if self.kind == "gru" else self._transformer(x, lengths)
@@ -127,7 +139,9 @@ class SequenceEncoder(nn.Module):
         length = x.shape[1]
         steps_back = torch.arange(length - 1, -1, -1, device=x.device)
         padding = steps_back.unsqueeze(0) >= lengths.clamp(min=1).unsqueeze(1)  # an empty history keeps one slot
-        h = self.encoder(self.inp(x) + self.position(steps_back.clamp(max=self.position.num_embeddings - 1)),
-                         src_key_padding_mask=padding)
+        h = self.encoder(
+            self.inp(x) + self.position(steps_back.clamp(max=self.position.num_embeddings - 1)),
+            src_key_padding_mask=padding,
+        )
         keep = (~padding).unsqueeze(2).float()
         return (h * keep).sum(dim=1) / keep.sum(dim=1)  # mean over the real events

@@ -22,8 +22,17 @@ class TabularEncoder(nn.Module):
         self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_dim(c)) for c in cardinalities)
         width = sum(e.embedding_dim for e in self.embeddings) + n_numeric
         self.out_dim = out_dim
-        self.mlp = nn.Sequential(nn.Linear(max(width, 1), out_dim), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(out_dim, out_dim), nn.GELU()) if width else None
+        self.mlp = (
+            nn.Sequential(
+                nn.Linear(max(width, 1), out_dim),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(out_dim, out_dim),
+                nn.GELU(),
+            )
+            if width
+            else None
+        )
 
     def forward(self, cats: torch.Tensor, nums: torch.Tensor) -> torch.Tensor:
         parts = [emb(cats[:, i]) for i, emb in enumerate(self.embeddings)]

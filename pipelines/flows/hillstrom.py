@@ -12,7 +12,7 @@ DAG_ID = "herald_hillstrom"
 
 def import_file(as_of: str, path: str | None = None, target: str | None = None) -> dict[str, Any]:
     """Check the file (columns, arms, value sets) and write customers, messages and sends to its dataset."""
-    from pipelines.hillstrom.importer import hillstrom_config, import_hillstrom
+    from pipelines.warehouse.hillstrom.importer import hillstrom_config, import_hillstrom
 
     cfg = hillstrom_config(load_config())
     return import_hillstrom(cfg, path or None, target or None, datetime.fromisoformat(as_of)).to_dict()  # type: ignore[arg-type]
@@ -20,11 +20,12 @@ def import_file(as_of: str, path: str | None = None, target: str | None = None) 
 
 def evaluate(dag_run_id: str, as_of: str, imported: dict[str, Any]) -> dict[str, Any]:
     """Train the generic models on the imported data, value every policy on held-out customers, log to MLflow."""
-    from pipelines.hillstrom.experiment import evaluate_import
-    from pipelines.hillstrom.importer import ImportResult
+    from pipelines.policy.experiment import evaluate_import
+    from pipelines.warehouse.hillstrom.importer import ImportResult
 
-    result = evaluate_import(load_config(), ImportResult(**imported), now=datetime.fromisoformat(as_of),
-                             run_id=f"{DAG_ID}-{dag_run_id}")
+    result = evaluate_import(
+        load_config(), ImportResult(**imported), now=datetime.fromisoformat(as_of), run_id=f"{DAG_ID}-{dag_run_id}"
+    )
     deployed = {name: p["deployed"] for name, p in result["policies"].items() if "deployed" in p}
     return {
         "mlflow_run_id": result["mlflow_run_id"],

@@ -17,29 +17,32 @@ validate = partial(common.validate, "monitoring")
 
 
 def drift(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:
-    from pipelines.drift_check import drift_against_champion
+    from pipelines.monitoring.drift import drift_against_champion
 
-    return drift_against_champion(load_config(), dag_run_id, validated["paths"],
-                                  datetime.fromisoformat(as_of), mlflow_run_id).to_dict()
+    return drift_against_champion(
+        load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of), mlflow_run_id
+    ).to_dict()
 
 
 def performance(dag_run_id: str, as_of: str) -> dict[str, Any]:
-    from pipelines.performance import realised_performance
+    from pipelines.monitoring.outcomes import realised_performance
 
     return realised_performance(load_config(), dag_run_id, datetime.fromisoformat(as_of)).to_dict()
 
 
 def fairness(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:
-    from pipelines.fairness import fairness_check
+    from pipelines.monitoring.fairness import fairness_check
 
-    return fairness_check(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of),
-                          mlflow_run_id).to_dict()
+    return fairness_check(
+        load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of), mlflow_run_id
+    ).to_dict()
 
 
-def alert(dag_run_id: str, drift_result: dict[str, Any], performance_result: dict[str, Any],
-          fairness_result: dict[str, Any]) -> dict[str, str] | None:
+def alert(
+    dag_run_id: str, drift_result: dict[str, Any], performance_result: dict[str, Any], fairness_result: dict[str, Any]
+) -> dict[str, str] | None:
     """The alert to send (subject, body), or None when no threshold broke."""
-    from pipelines.alerts import monitoring_alert
+    from pipelines.monitoring.alerts import monitoring_alert
 
     message = monitoring_alert(dag_run_id, drift_result, performance_result, fairness_result)
     return message.to_dict() if message else None
@@ -47,20 +50,26 @@ def alert(dag_run_id: str, drift_result: dict[str, Any], performance_result: dic
 
 def send_without_airflow(message: dict[str, str] | None) -> list[str]:
     """Deliver through AlertSettings directly (CLI and probes that run the flow outside Airflow)."""
-    from pipelines.alerts import Alert, send_alert
+    from pipelines.monitoring.alerts import Alert, send_alert
 
     return send_alert(load_config(), Alert(**message)) if message else []
 
 
 def should_retrain(dag_run_id: str) -> dict[str, Any]:
-    from pipelines.retrain import decide_retrain
+    from pipelines.monitoring.retrain import decide_retrain
 
     return decide_retrain(load_config(), dag_run_id).to_dict()
 
 
-def finish(dag_run_id: str, mlflow_run_id: str, drift_result: dict[str, Any], performance_result: dict[str, Any],
-           fairness_result: dict[str, Any], alerted: list[str]) -> dict[str, Any]:
-    from pipelines.report import write_run_summary
+def finish(
+    dag_run_id: str,
+    mlflow_run_id: str,
+    drift_result: dict[str, Any],
+    performance_result: dict[str, Any],
+    fairness_result: dict[str, Any],
+    alerted: list[str],
+) -> dict[str, Any]:
+    from pipelines.flows.summary import write_run_summary
     from pipelines.tracking import finish_dag_run
 
     cfg = load_config()

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.policy import EXPLORE, allocate_budget, apply_allocation
-from pipelines.registry import RegisteredModel
+from pipelines.policy.choice import EXPLORE, allocate_budget, apply_allocation
 from pipelines.scoring.decisions import write_decisions
 from pipelines.scoring.prepare import ScoringPlan
+from pipelines.training.registry import RegisteredModel
 
 # The columns of one campaign offer, as the shards hand them to the allocation.
 OFFER_COLUMNS = ["customer_id", "campaign_id", "message_id", "channel", "send_hour", "p_response", "uplift", "net"]
@@ -20,8 +20,10 @@ def hand_off_shard(plan: ScoringPlan, shard: int, decisions: pd.DataFrame, offer
     """Park a shard's unconstrained decisions and its offers until every shard's are known."""
     plan.budget_dir.mkdir(parents=True, exist_ok=True)
     _write_parquet(decisions, _hand_off_path(plan, "decisions", shard))
-    _write_parquet(pd.concat(offers, ignore_index=True) if offers else pd.DataFrame(columns=OFFER_COLUMNS),
-                   _hand_off_path(plan, "offers", shard))
+    _write_parquet(
+        pd.concat(offers, ignore_index=True) if offers else pd.DataFrame(columns=OFFER_COLUMNS),
+        _hand_off_path(plan, "offers", shard),
+    )
 
 
 def _hand_off_path(plan: ScoringPlan, kind: str, shard: int) -> Path:
@@ -65,6 +67,11 @@ def allocate_campaign_budget(
         final = apply_allocation(frame, allocated[allocated["customer_id"].isin(frame["customer_id"])], cfg.policy)
         written += write_decisions(cfg, run_id, shard, plan, champion, final)
     per_campaign = allocated["campaign_id"].value_counts().to_dict() if len(allocated) else {}
-    return {"applied": True, "budget": budget, "allocated": int(len(allocated)), "decisions": written,
-            "allocated_per_campaign": {str(k): int(v) for k, v in per_campaign.items()},
-            "explored_per_campaign": explored_sends}
+    return {
+        "applied": True,
+        "budget": budget,
+        "allocated": int(len(allocated)),
+        "decisions": written,
+        "allocated_per_campaign": {str(k): int(v) for k, v in per_campaign.items()},
+        "explored_per_campaign": explored_sends,
+    }

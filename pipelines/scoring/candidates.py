@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.policy import allowed_channels, allowed_send_hours
+from pipelines.policy.choice import allowed_channels, allowed_send_hours
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 
 
@@ -25,16 +25,26 @@ def candidate_rows(customers: pd.DataFrame, messages: pd.DataFrame, cfg: HeraldC
             continue
         # Cartesian product built with repeat/tile: no merge, the grid is the hot path of scoring.
         n_m, n_h = len(message_ids), len(hours)
-        parts.append(pd.DataFrame({
-            "customer_id": np.repeat(who, n_m * n_h),
-            "message_id": np.tile(np.repeat(message_ids, n_h), len(who)),
-            "send_hour": np.tile(hours, len(who) * n_m),
-            "channel": channel,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "customer_id": np.repeat(who, n_m * n_h),
+                    "message_id": np.tile(np.repeat(message_ids, n_h), len(who)),
+                    "send_hour": np.tile(hours, len(who) * n_m),
+                    "channel": channel,
+                }
+            )
+        )
     if not parts:
-        return pd.DataFrame({"customer_id": pd.Series(dtype=object), "message_id": pd.Series(dtype=object),
-                             "send_hour": pd.Series(dtype="int64"), "channel": pd.Series(dtype=object),
-                             "weekday": pd.Series(dtype="int64")})
+        return pd.DataFrame(
+            {
+                "customer_id": pd.Series(dtype=object),
+                "message_id": pd.Series(dtype=object),
+                "send_hour": pd.Series(dtype="int64"),
+                "channel": pd.Series(dtype=object),
+                "weekday": pd.Series(dtype="int64"),
+            }
+        )
     grid = pd.concat(parts, ignore_index=True)
     grid["weekday"] = weekday
     return grid
@@ -42,13 +52,15 @@ def candidate_rows(customers: pd.DataFrame, messages: pd.DataFrame, cfg: HeraldC
 
 def holdout_rows(customers: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     """The "send nothing" action of each customer, scored to measure uplift against."""
-    return pd.DataFrame({
-        "customer_id": customers["customer_id"].to_numpy(),
-        "message_id": None,
-        "channel": HOLDOUT_CHANNEL,
-        "send_hour": pd.Timestamp(as_of).hour,
-        "weekday": pd.Timestamp(as_of).weekday(),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "message_id": None,
+            "channel": HOLDOUT_CHANNEL,
+            "send_hour": pd.Timestamp(as_of).hour,
+            "weekday": pd.Timestamp(as_of).weekday(),
+        }
+    )
 
 
 def candidate_positions(
@@ -66,8 +78,14 @@ def candidate_positions(
         who = np.flatnonzero(allowed[:, j])
         if len(who) == 0 or n_m == 0 or n_h == 0:
             continue
-        parts.append((np.repeat(who, n_m * n_h), np.tile(np.repeat(np.arange(n_m, dtype=np.int64), n_h), len(who)),
-                      np.tile(hours_arr, len(who) * n_m), np.full(len(who) * n_m * n_h, j, dtype=np.int64)))
+        parts.append(
+            (
+                np.repeat(who, n_m * n_h),
+                np.tile(np.repeat(np.arange(n_m, dtype=np.int64), n_h), len(who)),
+                np.tile(hours_arr, len(who) * n_m),
+                np.full(len(who) * n_m * n_h, j, dtype=np.int64),
+            )
+        )
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.registry import RegisteredModel
 from pipelines.scoring.prepare import ScoringPlan
+from pipelines.training.registry import RegisteredModel
 from pipelines.warehouse import get_warehouse
 from pipelines.warehouse.contract import DECISIONS
 
@@ -25,8 +25,11 @@ def _decision_table(
 ) -> pd.DataFrame:
     # decided_at is the run's logical time, not the wall clock, so a re-run writes identical rows.
     out = decisions.assign(
-        run_id=run_id, shard=shard, decided_at=pd.Timestamp(plan.as_of),
-        model_name=champion.name, model_version=champion.version,
+        run_id=run_id,
+        shard=shard,
+        decided_at=pd.Timestamp(plan.as_of),
+        model_name=champion.name,
+        model_version=champion.version,
     )
     out["send_hour"] = pd.to_numeric(out["send_hour"], errors="coerce").astype("Int64")
     for col in ("p_response", "uplift", "propensity"):

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipelines import features
 from pipelines.config import HeraldConfig
-from pipelines.extract import load_extract
+from pipelines.training import features
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
+from pipelines.warehouse.extract import load_extract
 
 # Per-customer columns prepared for scoring that are not customer features of the model.
 SCORING_ONLY_COLUMNS = ("shard", "recent_sends_7d", "hist_sends", "hist_converted")
@@ -59,7 +59,11 @@ def prepare_scoring(cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str
     """
     tables = load_extract(extract_paths)
     customers = features.customer_features(
-        tables["customers"], tables.get("events"), tables.get("reviews"), as_of, cfg.region_timezones,
+        tables["customers"],
+        tables.get("events"),
+        tables.get("reviews"),
+        as_of,
+        cfg.region_timezones,
         cfg.event_history_days,
     )
     recent = features.recent_sends_as_of(tables["sends"], as_of)
@@ -82,8 +86,9 @@ def prepare_scoring(cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str
     batch = max(1, cfg.scoring_batch_customers)
     shards = sorted(int(s) for s in customers["shard"].unique())
     for shard, part in customers.groupby("shard", sort=True):
-        part.reset_index(drop=True).to_parquet(shard_dir / f"shard={int(shard)}.parquet", index=False,
-                                               row_group_size=batch)
+        part.reset_index(drop=True).to_parquet(
+            shard_dir / f"shard={int(shard)}.parquet", index=False, row_group_size=batch
+        )
     features.message_features(active, cfg.assets_dir).to_parquet(out / "active_messages.parquet", index=False)
     return ScoringPlan(
         customers_dir=str(shard_dir),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.registry import RegisteredModel
+from pipelines.training.registry import RegisteredModel
 
 # Rows → P(response); the loaded champion in production, anything with that shape in tests and benchmarks.
 Scorer = Callable[[pd.DataFrame], np.ndarray]

@@ -8,9 +8,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from pipelines import features
 from pipelines.config import HeraldConfig
-from pipelines.policy import (
+from pipelines.policy.choice import (
     RULE,
     allowed_channels,
     allowed_send_hours,
@@ -20,21 +19,39 @@ from pipelines.policy import (
     keep_allocatable,
     net_uplift,
 )
-from pipelines.registry import RegisteredModel
 from pipelines.scoring.budget import OFFER_COLUMNS, hand_off_shard
 from pipelines.scoring.candidates import candidate_positions
 from pipelines.scoring.decisions import write_decisions
 from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, ScoringPlan, iter_shard
 from pipelines.scoring.scorer import Scorer, load_scorer, model_inputs
+from pipelines.training import features
+from pipelines.training.registry import RegisteredModel
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 
 # The columns a decision carries from its batch until it is written (or handed to the budget pass).
-_PHASE1_COLUMNS = ["customer_id", "message_id", "channel", "send_hour", "p_response", "uplift", "propensity",
-                   "policy", "reason", "n_actions", "greedy_message_id", "greedy_channel", "greedy_send_hour"]
+_PHASE1_COLUMNS = [
+    "customer_id",
+    "message_id",
+    "channel",
+    "send_hour",
+    "p_response",
+    "uplift",
+    "propensity",
+    "policy",
+    "reason",
+    "n_actions",
+    "greedy_message_id",
+    "greedy_channel",
+    "greedy_send_hour",
+]
 
 
 def score_batch(
-    customers: pd.DataFrame, messages: pd.DataFrame, cfg: HeraldConfig, as_of: datetime, scorer: Scorer,
+    customers: pd.DataFrame,
+    messages: pd.DataFrame,
+    cfg: HeraldConfig,
+    as_of: datetime,
+    scorer: Scorer,
     rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Decide for one batch of customers: rules, one model call for all candidates, the policy.
@@ -44,19 +61,29 @@ def score_batch(
     allowed = allowed_channels(customers, cfg)
     blocked = blocking_reason(customers, allowed, cfg.policy, n_active_messages=len(messages))
     is_open = blocked.isna().to_numpy()
-    blocked_rows = pd.DataFrame({
-        "customer_id": customers.loc[~is_open, "customer_id"].to_numpy(), "message_id": None, "channel": None,
-        "send_hour": None, "p_response": np.nan, "uplift": np.nan, "propensity": 1.0, "policy": RULE,
-        "reason": blocked[~is_open].to_numpy(), "n_actions": 1,
-    })
+    blocked_rows = pd.DataFrame(
+        {
+            "customer_id": customers.loc[~is_open, "customer_id"].to_numpy(),
+            "message_id": None,
+            "channel": None,
+            "send_hour": None,
+            "p_response": np.nan,
+            "uplift": np.nan,
+            "propensity": 1.0,
+            "policy": RULE,
+            "reason": blocked[~is_open].to_numpy(),
+            "n_actions": 1,
+        }
+    )
     open_customers = customers[is_open]
     empty_offers = pd.DataFrame()
     if open_customers.empty:
         return blocked_rows, empty_offers, 0
     open_customers = open_customers.reset_index(drop=True)
     n_hold = len(open_customers)
-    cust_pos, msg_pos, hour, chan = candidate_positions(allowed[is_open].to_numpy(dtype=bool), len(messages),
-                                                        allowed_send_hours(cfg.policy))
+    cust_pos, msg_pos, hour, chan = candidate_positions(
+        allowed[is_open].to_numpy(dtype=bool), len(messages), allowed_send_hours(cfg.policy)
+    )
     # Actions: every open customer's hold-out first, then the candidate grid (as holdout_rows + candidate_rows).
     action_cust = np.concatenate([np.arange(n_hold, dtype=np.int64), cust_pos])
     action_msg = np.concatenate([np.full(n_hold, -1, dtype=np.int64), msg_pos])
@@ -66,24 +93,38 @@ def score_batch(
     grid_cust, grid_msg, grid_chan = customer_ids[cust_pos], message_ids[msg_pos], channels[chan]
     as_of_ts = pd.Timestamp(as_of)
     fatigue = pd.to_numeric(open_customers["recent_sends_7d"]).fillna(0).astype("int64").to_numpy()
-    actions = pd.DataFrame({
-        "customer_id": np.concatenate([customer_ids, grid_cust]),
-        "message_id": np.concatenate([np.full(n_hold, None, dtype=object), grid_msg]),
-        "channel": np.concatenate([np.full(n_hold, HOLDOUT_CHANNEL, dtype=object), grid_chan]),
-        "send_hour": np.concatenate([np.full(n_hold, as_of_ts.hour, dtype=np.int64), hour]),
-        "weekday": np.full(len(action_cust), as_of_ts.weekday(), dtype=np.int64),
-        "recent_sends_7d": fatigue[action_cust],
-    })
+    actions = pd.DataFrame(
+        {
+            "customer_id": np.concatenate([customer_ids, grid_cust]),
+            "message_id": np.concatenate([np.full(n_hold, None, dtype=object), grid_msg]),
+            "channel": np.concatenate([np.full(n_hold, HOLDOUT_CHANNEL, dtype=object), grid_chan]),
+            "send_hour": np.concatenate([np.full(n_hold, as_of_ts.hour, dtype=np.int64), hour]),
+            "weekday": np.full(len(action_cust), as_of_ts.weekday(), dtype=np.int64),
+            "recent_sends_7d": fatigue[action_cust],
+        }
+    )
     profiles = open_customers.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_customers])
     # Positional takes, not key merges: same raw model rows as features.model_rows, without hashing ids.
-    rows = features.model_rows_at(actions, model_inputs(profiles, scorer, ("customer_id",)), action_cust,
-                                  model_inputs(messages, scorer, ("message_id",)), action_msg)
+    rows = features.model_rows_at(
+        actions,
+        model_inputs(profiles, scorer, ("customer_id",)),
+        action_cust,
+        model_inputs(messages, scorer, ("message_id",)),
+        action_msg,
+    )
     p = np.asarray(scorer(rows), dtype=np.float64)
     del rows, actions
     holdout_p = pd.Series(p[:n_hold], index=customer_ids)
-    grid = pd.DataFrame({"customer_id": grid_cust, "message_id": grid_msg, "send_hour": hour, "channel": grid_chan,
-                         "weekday": np.full(len(cust_pos), as_of_ts.weekday(), dtype=np.int64),
-                         "p_response": p[n_hold:]})
+    grid = pd.DataFrame(
+        {
+            "customer_id": grid_cust,
+            "message_id": grid_msg,
+            "send_hour": hour,
+            "channel": grid_chan,
+            "weekday": np.full(len(cust_pos), as_of_ts.weekday(), dtype=np.int64),
+            "p_response": p[n_hold:],
+        }
+    )
     decided = choose_actions(grid, holdout_p, cfg.policy, rng)
     offers = empty_offers
     budget = cfg.policy.campaign_budget_per_run
@@ -95,7 +136,11 @@ def score_batch(
 
 
 def score_shard(
-    cfg: HeraldConfig, run_id: str, shard: int, plan: ScoringPlan, champion: RegisteredModel,
+    cfg: HeraldConfig,
+    run_id: str,
+    shard: int,
+    plan: ScoringPlan,
+    champion: RegisteredModel,
     scorer: Scorer | None = None,
 ) -> dict[str, int | bool]:
     """Stream one shard in customer batches, apply the policy and replace the shard's decisions.
@@ -125,11 +170,21 @@ def score_shard(
     frame = pd.concat(decided, ignore_index=True) if decided else _compact(pd.DataFrame(columns=_PHASE1_COLUMNS))
     if budget is not None:
         hand_off_shard(plan, shard, frame, offers)
-        return {"shard": shard, "customers": n_customers, "candidates_scored": candidates_scored,
-                "decisions": 0, "budget_pending": True}
+        return {
+            "shard": shard,
+            "customers": n_customers,
+            "candidates_scored": candidates_scored,
+            "decisions": 0,
+            "budget_pending": True,
+        }
     written = write_decisions(cfg, run_id, shard, plan, champion, frame)
-    return {"shard": shard, "customers": n_customers, "candidates_scored": candidates_scored,
-            "decisions": written, "budget_pending": False}
+    return {
+        "shard": shard,
+        "customers": n_customers,
+        "candidates_scored": candidates_scored,
+        "decisions": written,
+        "budget_pending": False,
+    }
 
 
 def _compact(decisions: pd.DataFrame) -> pd.DataFrame:

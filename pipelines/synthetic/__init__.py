@@ -1,14 +1,15 @@
 """The synthetic marketing world: customers, behaviour, catalogue, logged sends and the true response."""
 
+from pipelines.synthetic.behaviour import local_hour
 from pipelines.synthetic.latents import CATEGORIES, REGION_TIMEZONES, REGIONS, TONES
 from pipelines.synthetic.response import TrueResponse, load_oracle
 from pipelines.synthetic.sends import HOLDOUT_SHARE, RECENT_DAYS, SENDS_WINDOW_DAYS
-from pipelines.synthetic.behaviour import local_hour
 from pipelines.synthetic.world import (
     BIASED_GROUP,
     DRIFT_WINDOW_DAYS,
     DRIFTED_FEATURES,
     World,
+    build_world,
     generate_world,
     write_world,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "TONES",
     "TrueResponse",
     "World",
+    "build_world",
     "generate_world",
     "load_oracle",
     "local_hour",

@@ -51,9 +51,22 @@ def draw_banner(rng: np.random.Generator, category: int, tone: int, offer: int, 
         d.ellipse([cx - 8, cy + 4, cx - 4, cy + 8], fill=dark)
         d.ellipse([cx + 1, cy + 4, cx + 5, cy + 8], fill=dark)
     elif offer_name == "new_arrival":
-        d.polygon([(cx, cy - 10), (cx + 3, cy - 3), (cx + 10, cy - 3), (cx + 4, cy + 2), (cx + 6, cy + 9),
-                   (cx, cy + 5), (cx - 6, cy + 9), (cx - 4, cy + 2), (cx - 10, cy - 3), (cx - 3, cy - 3)],
-                  fill=light, outline=dark)
+        d.polygon(
+            [
+                (cx, cy - 10),
+                (cx + 3, cy - 3),
+                (cx + 10, cy - 3),
+                (cx + 4, cy + 2),
+                (cx + 6, cy + 9),
+                (cx, cy + 5),
+                (cx - 6, cy + 9),
+                (cx - 4, cy + 2),
+                (cx - 10, cy - 3),
+                (cx - 3, cy - 3),
+            ],
+            fill=light,
+            outline=dark,
+        )
     elif offer_name == "loyalty_points":
         d.polygon([(cx, cy - 9), (cx + 9, cy), (cx, cy + 9), (cx - 9, cy)], fill=(0, 200, 220), outline=dark)
     else:  # content: lines of "text"

@@ -114,7 +114,9 @@ def make_events(
 
     p_app = 1.0 / (1.0 + np.exp(-(0.2 + 1.2 * lat.app_lover[cust])))
     r = rng.random(n_events)
-    device = np.where(r < np.where(is_purchase, 0.25, 0.03), "store", np.where(rng.random(n_events) < p_app, "app", "web"))
+    device = np.where(
+        r < np.where(is_purchase, 0.25, 0.03), "store", np.where(rng.random(n_events) < p_app, "app", "web")
+    )
     device = np.where(np.isin(type_names, ["app_open", "push_open"]), "app", device)
     device = np.where(np.isin(type_names, ["email_open", "email_click"]) & (device == "store"), "web", device)
 
@@ -169,7 +171,12 @@ def make_reviews(
     cat = sample_rows(rng, lat.affinity[cust] * 0.9 + 0.1 / len(CATEGORIES))
     aff = lat.affinity[cust, cat]
     ps = lat.price_sens[cust]
-    score = 3.4 + 0.9 * np.clip(np.log(len(CATEGORIES) * aff), -2.0, 1.0) - 1.4 * (ps - 0.5) + rng.normal(0.0, 0.8, n_reviews)
+    score = (
+        3.4
+        + 0.9 * np.clip(np.log(len(CATEGORIES) * aff), -2.0, 1.0)
+        - 1.4 * (ps - 0.5)
+        + rng.normal(0.0, 0.8, n_reviews)
+    )
     rating = np.clip(np.round(score), 1, 5).astype(int)
     # Reviews reach back up to a year, never before signup.
     span = np.minimum(tenure_s[cust], 365 * 86_400.0)

@@ -22,7 +22,12 @@ REGION_TIMEZONES: dict[str, str] = {
 }
 # Typical basket value per category; purchase amounts and revenues scale from it.
 PRICE_LEVEL: dict[str, float] = {
-    "apparel": 45.0, "shoes": 80.0, "beauty": 30.0, "home": 60.0, "electronics": 180.0, "sports": 55.0,
+    "apparel": 45.0,
+    "shoes": 80.0,
+    "beauty": 30.0,
+    "home": 60.0,
+    "electronics": 180.0,
+    "sports": 55.0,
 }
 LOYALTY_TIERS: tuple[str, ...] = ("none", "silver", "gold", "platinum")
 OFFER_TYPES: tuple[str, ...] = ("discount", "free_shipping", "new_arrival", "loyalty_points", "content")
@@ -119,9 +124,16 @@ def make_customers(
     frame["updated_at"] = pd.DatetimeIndex(updated).floor("s")
 
     latents = CustomerLatents(
-        affinity=affinity, price_sens=price_sens, chan_pref=chan_pref, pref_hour=pref_hour,
-        engagement=engagement, fatigue=fatigue, responsiveness=responsiveness, annoyance=annoyance,
-        app_lover=app_lover, age=age,
+        affinity=affinity,
+        price_sens=price_sens,
+        chan_pref=chan_pref,
+        pref_hour=pref_hour,
+        engagement=engagement,
+        fatigue=fatigue,
+        responsiveness=responsiveness,
+        annoyance=annoyance,
+        app_lover=app_lover,
+        age=age,
     )
     return frame, latents
 
@@ -147,16 +159,21 @@ def make_message_specs(
     campaign_offer = rng.integers(0, len(OFFER_TYPES), campaign.max() + 1)
     offer = campaign_offer[campaign]
     tone = rng.integers(0, len(TONES), m)
-    discount = np.where(
-        offer == OFFER_TYPES.index("discount"), rng.choice([10, 15, 20, 25, 30, 40, 50], m), 0
-    ).astype(float)
+    discount = np.where(offer == OFFER_TYPES.index("discount"), rng.choice([10, 15, 20, 25, 30, 40, 50], m), 0).astype(
+        float
+    )
 
     # Activity: most span the whole send window, some started recently, about 10% have expired.
     kind = rng.choice(3, size=m, p=[0.7, 0.2, 0.1])
     kind[:3] = 0  # three evergreen messages keep every past day of the log supplied
     start_back = np.where(
-        kind == 0, rng.integers(sends_days + 1, sends_days + 90, m),
-        np.where(kind == 1, rng.integers(1, max(2, sends_days // 2), m), rng.integers(sends_days // 2 + 10, sends_days + 90, m)),
+        kind == 0,
+        rng.integers(sends_days + 1, sends_days + 90, m),
+        np.where(
+            kind == 1,
+            rng.integers(1, max(2, sends_days // 2), m),
+            rng.integers(sends_days // 2 + 10, sends_days + 90, m),
+        ),
     )
     end_ahead = np.where(kind == 2, -rng.integers(1, max(2, sends_days // 3), m), rng.integers(7, 60, m))
     base = pd.Timestamp(today)

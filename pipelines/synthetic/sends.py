@@ -60,7 +60,10 @@ def make_sends(
     today = pd.Timestamp(now.date())
     tenure = (today - pd.to_datetime(customers["signup_date"])).dt.days.to_numpy()
     consent = np.column_stack(
-        [customers[f"consent_{c}"].to_numpy(bool) if f"consent_{c}" in customers else np.zeros(n, bool) for c in channels]
+        [
+            customers[f"consent_{c}"].to_numpy(bool) if f"consent_{c}" in customers else np.zeros(n, bool)
+            for c in channels
+        ]
     )
     avail = np.minimum(tenure, window_days)
     # Marketing pressure varies by customer, so recent-send counts (fatigue) have spread.
@@ -85,14 +88,18 @@ def make_sends(
     msg = sample_rows(rng, np.where(use_target[:, None], target, active).astype(float))
     in_target = target[np.arange(n_sends), msg]
     share = t_share[cust]
-    p_msg = np.where(n_target > 0, share * in_target / np.maximum(n_target, 1) + (1.0 - share) / n_active, 1.0 / n_active)
+    p_msg = np.where(
+        n_target > 0, share * in_target / np.maximum(n_target, 1) + (1.0 - share) / n_active, 1.0 / n_active
+    )
     ch = sample_rows(rng, consent[cust].astype(float))
     p_ch = 1.0 / consent[cust].sum(axis=1)
     hours = np.asarray(send_hours)[rng.integers(0, len(send_hours), n_sends)]
     propensity = np.where(holdout, h_share[cust], (1.0 - h_share[cust]) * p_msg * p_ch / len(send_hours))
 
     seconds = hours * 3600 + rng.integers(0, 3600, n_sends)
-    local = (today - pd.to_timedelta(days_back, unit="D")).to_numpy() + (seconds * 1_000_000_000).astype("timedelta64[ns]")
+    local = (today - pd.to_timedelta(days_back, unit="D")).to_numpy() + (seconds * 1_000_000_000).astype(
+        "timedelta64[ns]"
+    )
     sent_at = local_to_utc(local, customers["region"].to_numpy(object)[cust])
     recent = count_recent(cust, sent_at.asi8 // 10**9, ~holdout, RECENT_DAYS * 86_400)
 
@@ -105,7 +112,9 @@ def make_sends(
     converted = rng.random(n_sends) < p_true
     # Opens follow channel preference, timing and engagement; clicks follow category match.
     pref = lat.chan_pref[cust, ch]
-    p_open = sigmoid(-0.8 + 0.9 * np.log(len(channels) * pref) + 0.4 * lat.engagement[cust] + hour_term(hours, lat.pref_hour[cust]))
+    p_open = sigmoid(
+        -0.8 + 0.9 * np.log(len(channels) * pref) + 0.4 * lat.engagement[cust] + hour_term(hours, lat.pref_hour[cust])
+    )
     opened = ~holdout & (converted | (rng.random(n_sends) < p_open))
     aff = lat.affinity[cust, spec.category[msg]]
     p_click = sigmoid(-1.4 + 0.6 * np.log(len(CATEGORIES) * aff) + 0.3 * lat.engagement[cust])

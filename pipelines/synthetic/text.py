@@ -23,7 +23,11 @@ _TITLES: dict[str, tuple[str, ...]] = {
 _OPENERS: dict[str, tuple[str, ...]] = {
     "urgent": ("Only 24 hours left.", "Don't miss out, stock is running low.", "Act now before it's gone."),
     "friendly": ("We thought you might like this.", "Hope you're having a lovely week.", "Just for you, with love."),
-    "premium": ("For our valued members.", "An exclusive selection, chosen with care.", "Timeless quality, thoughtfully curated."),
+    "premium": (
+        "For our valued members.",
+        "An exclusive selection, chosen with care.",
+        "Timeless quality, thoughtfully curated.",
+    ),
 }
 
 
@@ -52,7 +56,9 @@ def message_copy(
         short, long = _offer_phrase(of, float(discount[i]))
         title = _TITLES[tn][picks[i, 1]].format(offer=short, cat=word)
         titles.append(title[0].upper() + title[1:])
-        closer = "Shop now!" if tn == "urgent" else ("Happy shopping." if tn == "friendly" else "Explore the collection.")
+        closer = (
+            "Shop now!" if tn == "urgent" else ("Happy shopping." if tn == "friendly" else "Explore the collection.")
+        )
         bodies.append(f"{_OPENERS[tn][picks[i, 2]]} {long} on {CATEGORY_WORDS[cat][picks[i, 3]]}. {closer}")
     return titles, bodies
 

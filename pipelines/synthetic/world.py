@@ -10,7 +10,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from pipelines.config import WorldSettings
+from pipelines.config import HeraldConfig, WorldSettings
+from pipelines.errors import HeraldError
 from pipelines.synthetic.banners import draw_banner
 from pipelines.synthetic.behaviour import make_events, make_reviews
 from pipelines.synthetic.latents import CATEGORIES, OFFER_TYPES, make_customers, make_message_specs
@@ -108,9 +109,7 @@ def _apply_drift(rng: np.random.Generator, world: World, drift: float) -> None:
     cu.loc[new, "birth_year"] = np.minimum(cu.loc[new, "birth_year"] + int(round(12 * drift)), youngest)
 
 
-def generate_world(
-    settings: WorldSettings, channels: list[str], send_hours: list[int], now: dt.datetime
-) -> World:
+def generate_world(settings: WorldSettings, channels: list[str], send_hours: list[int], now: dt.datetime) -> World:
     """Build a world deterministically from ``settings.seed``; history ends at ``now``."""
     counts = settings.counts
     now_ts = _utc(now)
@@ -156,8 +155,20 @@ def generate_world(
         customers, lat, messages["message_id"].tolist(), spec, channels, settings.bias, in_group
     )
     sends, truth = make_sends(
-        r_sends, customers, lat, spec, messages, oracle, channels, send_hours, now_ts, window,
-        counts["sends"], top_category, in_group, settings.bias,
+        r_sends,
+        customers,
+        lat,
+        spec,
+        messages,
+        oracle,
+        channels,
+        send_hours,
+        now_ts,
+        window,
+        counts["sends"],
+        top_category,
+        in_group,
+        settings.bias,
     )
     order = np.argsort(sends["sent_at"].to_numpy(), kind="stable")
     sends, truth = sends.iloc[order].reset_index(drop=True), truth.iloc[order].reset_index(drop=True)
@@ -202,3 +213,20 @@ def write_world(world: World, warehouse: Warehouse, assets_dir: Path) -> dict[st
     # The oracle lives apart from the warehouse so no training query can ever read it.
     world.oracle.save(assets_dir.parent / "world")
     return written
+
+
+def build_world(cfg: HeraldConfig, now: dt.datetime | None = None) -> dict[str, int]:
+    """Generate the configured synthetic world and write it into the embedded warehouse; returns row counts per table.
+
+    Raises HeraldError when the configured warehouse is not the embedded one.
+    """
+    from pipelines.warehouse import get_warehouse
+
+    if cfg.warehouse_backend != "duckdb":
+        raise HeraldError(
+            "the synthetic world is only written to the embedded warehouse (HERALD_WAREHOUSE_BACKEND=duckdb)"
+        )
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    generated = generate_world(cfg.world, cfg.channels, cfg.policy.send_hours, now or dt.datetime.now(dt.UTC))
+    with get_warehouse(cfg, must_exist=False) as warehouse:
+        return write_world(generated, warehouse, cfg.assets_dir)

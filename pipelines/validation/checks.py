@@ -28,18 +28,39 @@ def referential_integrity(frames: dict[str, pd.DataFrame], unusable: dict[str, s
             continue
         rule = f"{column}_references_{ref_table}"
         if column in unusable.get(table, set()) or ref_key in unusable.get(ref_table, set()):
-            results.append(RuleResult(table, rule, "expect_column_values_to_reference_key", "row", True, column,
-                                      source="pandas", outcome="skipped", note="column missing or of the wrong type"))
+            results.append(
+                RuleResult(
+                    table,
+                    rule,
+                    "expect_column_values_to_reference_key",
+                    "row",
+                    True,
+                    column,
+                    source="pandas",
+                    outcome="skipped",
+                    note="column missing or of the wrong type",
+                )
+            )
             continue
         values = frames[table][column]
         bad = values.notna() & ~values.isin(set(frames[ref_table][ref_key].dropna()))
         positions = np.flatnonzero(bad.to_numpy())
-        results.append(RuleResult(
-            table, rule, "expect_column_values_to_reference_key", "row", len(positions) == 0, column,
-            source="pandas", unexpected_count=len(positions), element_count=len(values),
-            sample=values.iloc[positions[:SAMPLE_SIZE]].tolist(), positions=positions,
-            note="" if len(positions) == 0 else f"not a {ref_table}.{ref_key}",
-        ))
+        results.append(
+            RuleResult(
+                table,
+                rule,
+                "expect_column_values_to_reference_key",
+                "row",
+                len(positions) == 0,
+                column,
+                source="pandas",
+                unexpected_count=len(positions),
+                element_count=len(values),
+                sample=values.iloc[positions[:SAMPLE_SIZE]].tolist(),
+                positions=positions,
+                note="" if len(positions) == 0 else f"not a {ref_table}.{ref_key}",
+            )
+        )
     return results
 
 
@@ -71,8 +92,16 @@ def images_decode(messages: pd.DataFrame, assets_dir: Path, assets_remote: bool)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             bad.append(f"{message_id}: {uri} ({type(exc).__name__})")
     return RuleResult(
-        "messages", "image_decodes", "expect_image_uri_to_decode", "table", not bad, "image_uri",
-        source="pandas", unexpected_count=len(bad), element_count=checked, sample=bad[:SAMPLE_SIZE],
+        "messages",
+        "image_decodes",
+        "expect_image_uri_to_decode",
+        "table",
+        not bad,
+        "image_uri",
+        source="pandas",
+        unexpected_count=len(bad),
+        element_count=checked,
+        sample=bad[:SAMPLE_SIZE],
         observed={"checked": checked, "skipped_remote": skipped},
         note="" if not bad else f"under {assets_dir}",
     )
@@ -82,18 +111,35 @@ def freshness(events: pd.DataFrame | None, as_of: pd.Timestamp, max_age_days: fl
     """Table rule for scoring/monitoring runs: the newest (kept) event is at most ``max_age_days`` old."""
     newest = events["event_ts"].max() if events is not None and len(events) else None
     if newest is None or pd.isna(newest):
-        return RuleResult("events", "fresh", "expect_column_max_to_be_recent", "table", events is None, "event_ts",
-                          source="pandas", note="no events table: freshness not checked" if events is None else "no events")
+        return RuleResult(
+            "events",
+            "fresh",
+            "expect_column_max_to_be_recent",
+            "table",
+            events is None,
+            "event_ts",
+            source="pandas",
+            note="no events table: freshness not checked" if events is None else "no events",
+        )
     age_days = (as_of - newest).total_seconds() / 86400
     ok = age_days <= max_age_days
     return RuleResult(
-        "events", "fresh", "expect_column_max_to_be_recent", "table", ok, "event_ts", source="pandas",
-        element_count=len(events), observed=f"newest {newest.isoformat()}, {age_days:.1f} days before as_of",
+        "events",
+        "fresh",
+        "expect_column_max_to_be_recent",
+        "table",
+        ok,
+        "event_ts",
+        source="pandas",
+        element_count=len(events),
+        observed=f"newest {newest.isoformat()}, {age_days:.1f} days before as_of",
         note="" if ok else f"older than the allowed {max_age_days:g} days: the extract is stale",
     )
 
 
-def volume(rows: dict[str, int], previous: dict[str, Any] | None, min_ratio: float, max_ratio: float) -> list[RuleResult]:
+def volume(
+    rows: dict[str, int], previous: dict[str, Any] | None, min_ratio: float, max_ratio: float
+) -> list[RuleResult]:
     """Table rules: each table's row count stays within [min_ratio, max_ratio] × the last successful run's."""
     if not previous:
         return []
@@ -104,17 +150,34 @@ def volume(rows: dict[str, int], previous: dict[str, Any] | None, min_ratio: flo
         if then is None:
             continue  # a table new since last run has no baseline yet
         if now is None:
-            results.append(RuleResult(table, "volume_in_band", "expect_table_row_count_to_be_near_previous", "table",
-                                      False, source="pandas", observed=f"absent now, {then} rows in run {previous.get('run_id')}",
-                                      note="the table disappeared since the last successful run"))
+            results.append(
+                RuleResult(
+                    table,
+                    "volume_in_band",
+                    "expect_table_row_count_to_be_near_previous",
+                    "table",
+                    False,
+                    source="pandas",
+                    observed=f"absent now, {then} rows in run {previous.get('run_id')}",
+                    note="the table disappeared since the last successful run",
+                )
+            )
             continue
         ratio = now / then if then else (1.0 if now == 0 else float("inf"))
         ok = min_ratio <= ratio <= max_ratio
-        results.append(RuleResult(
-            table, "volume_in_band", "expect_table_row_count_to_be_near_previous", "table", ok, source="pandas",
-            element_count=now, observed=f"{now} rows vs {then} in run {previous.get('run_id')} ({ratio:.0%})",
-            note="" if ok else f"outside {min_ratio:.0%}–{max_ratio:.0%} of the previous run",
-        ))
+        results.append(
+            RuleResult(
+                table,
+                "volume_in_band",
+                "expect_table_row_count_to_be_near_previous",
+                "table",
+                ok,
+                source="pandas",
+                element_count=now,
+                observed=f"{now} rows vs {then} in run {previous.get('run_id')} ({ratio:.0%})",
+                note="" if ok else f"outside {min_ratio:.0%}–{max_ratio:.0%} of the previous run",
+            )
+        )
     return results
 
 

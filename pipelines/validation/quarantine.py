@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +37,17 @@ def rejected_frame(run_id: str, table: str, frame: pd.DataFrame, broken: dict[in
     rows = frame.iloc[positions]
     # NaN/NaT are not JSON; None is.
     records = rows.astype(object).where(rows.notna(), None).to_dict("records")
-    now = pd.Timestamp(datetime.now(timezone.utc))
-    return pd.DataFrame({
-        "run_id": pd.Series([run_id] * len(positions), dtype=object),
-        "table_name": pd.Series([table] * len(positions), dtype=object),
-        "row_number": pd.Series(positions, dtype="int64"),
-        "rule": pd.Series([",".join(broken[p]) for p in positions], dtype=object),
-        "row_json": pd.Series([json.dumps(r, default=str) for r in records], dtype=object),
-        "rejected_at": pd.Series([now] * len(positions), dtype="datetime64[ns, UTC]"),
-    })
+    now = pd.Timestamp(datetime.now(UTC))
+    return pd.DataFrame(
+        {
+            "run_id": pd.Series([run_id] * len(positions), dtype=object),
+            "table_name": pd.Series([table] * len(positions), dtype=object),
+            "row_number": pd.Series(positions, dtype="int64"),
+            "rule": pd.Series([",".join(broken[p]) for p in positions], dtype=object),
+            "row_json": pd.Series([json.dumps(r, default=str) for r in records], dtype=object),
+            "rejected_at": pd.Series([now] * len(positions), dtype="datetime64[ns, UTC]"),
+        }
+    )
 
 
 def write_rejected(cfg: HeraldConfig, run_id: str, rejected: pd.DataFrame) -> int:
@@ -53,7 +55,14 @@ def write_rejected(cfg: HeraldConfig, run_id: str, rejected: pd.DataFrame) -> in
     from pipelines.warehouse import get_warehouse
 
     if rejected.empty:
-        rejected = pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c == "rejected_at" else ("int64" if c == "row_number" else object)) for c in REJECTED_COLUMNS})
+        rejected = pd.DataFrame(
+            {
+                c: pd.Series(
+                    dtype="datetime64[ns, UTC]" if c == "rejected_at" else ("int64" if c == "row_number" else object)
+                )
+                for c in REJECTED_COLUMNS
+            }
+        )
     with get_warehouse(cfg) as warehouse:
         return warehouse.write(REJECTED_TABLE, rejected, mode="replace_run", run_filter={"run_id": run_id})
 

@@ -60,8 +60,10 @@ def render_html(report: dict[str, Any]) -> str:
     parts.append("</table>")
     if report.get("failures"):
         parts.append("<h2>Why it failed</h2><ul>" + "".join(f"<li>{e(x)}</li>" for x in report["failures"]) + "</ul>")
-    parts.append("<h2>Rules</h2><table><tr><th>table</th><th>column</th><th>rule</th><th>expectation</th>"
-                 "<th>level</th><th>outcome</th><th>unexpected</th><th>sample / observed</th></tr>")
+    parts.append(
+        "<h2>Rules</h2><table><tr><th>table</th><th>column</th><th>rule</th><th>expectation</th>"
+        "<th>level</th><th>outcome</th><th>unexpected</th><th>sample / observed</th></tr>"
+    )
     order = {"failed": 0, "quarantined": 1, "skipped": 2, "passed": 3}
     rules = sorted((r for t in report["tables"].values() for r in t["rules"]), key=lambda r: order[r["outcome"]])
     for r in rules:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ DATASOURCE = "herald_extract"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_suite(table: str) -> dict[str, Any]:
     """The suite of ``table`` as stored in ``expectations/<table>.json``."""
     path = SUITES_DIR / f"{table}.json"
@@ -40,7 +40,7 @@ def load_suite(table: str) -> dict[str, Any]:
 def suite_parameters(cfg: HeraldConfig, windows: dict[str, str], now: datetime | None = None) -> dict[str, Any]:
     """Values of the ``$PARAMETER`` placeholders: configured channels and the run's time bounds."""
     as_of = _utc(windows["as_of"])
-    now_ts = pd.Timestamp(now or datetime.now(timezone.utc))
+    now_ts = pd.Timestamp(now or datetime.now(UTC))
     now_ts = now_ts.tz_localize("UTC") if now_ts.tzinfo is None else now_ts.tz_convert("UTC")
     return {
         "channels": [*cfg.channels, HOLDOUT_CHANNEL],
@@ -71,7 +71,7 @@ def _context() -> Any:
     return context
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _batch_definition(table: str) -> Any:
     datasource = _context().data_sources.get(DATASOURCE)
     return datasource.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("whole")
@@ -100,8 +100,18 @@ def run_suite(
             continue
         column = exp["kwargs"].get("column")
         if column in skip_columns and exp["type"] != "expect_column_to_exist":
-            skipped.append(RuleResult(table, meta["rule"], exp["type"], meta["level"], True, column,
-                                      outcome="skipped", note="column missing or of the wrong type"))
+            skipped.append(
+                RuleResult(
+                    table,
+                    meta["rule"],
+                    exp["type"],
+                    meta["level"],
+                    True,
+                    column,
+                    outcome="skipped",
+                    note="column missing or of the wrong type",
+                )
+            )
             continue
         chosen.append(exp)
     if not chosen:
@@ -123,8 +133,10 @@ def _to_rule(table: str, gx_result: Any, n_rows: int) -> RuleResult:
     meta = config.meta or {}
     result = gx_result.result or {}
     info = gx_result.exception_info or {}
-    raised = bool(info.get("raised_exception")) if "raised_exception" in info else any(
-        isinstance(v, dict) and v.get("raised_exception") for v in info.values()
+    raised = (
+        bool(info.get("raised_exception"))
+        if "raised_exception" in info
+        else any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())
     )
     positions = result.get("unexpected_index_list")
     rule = RuleResult(

@@ -20,7 +20,11 @@ def _matches(series: pd.Series, bq_type: str) -> bool:
         return ptypes.is_integer_dtype(dtype) or inferred == "integer"
     if bq_type == "FLOAT64":
         # Integers widen to FLOAT64 without loss; booleans do not count as numbers here.
-        return (ptypes.is_float_dtype(dtype) or ptypes.is_integer_dtype(dtype)) and not ptypes.is_bool_dtype(dtype) or inferred in ("floating", "integer", "mixed-integer-float")
+        return (
+            (ptypes.is_float_dtype(dtype) or ptypes.is_integer_dtype(dtype))
+            and not ptypes.is_bool_dtype(dtype)
+            or inferred in ("floating", "integer", "mixed-integer-float")
+        )
     if bq_type == "BOOL":
         return ptypes.is_bool_dtype(dtype) or inferred == "boolean"
     if bq_type == "DATE":
@@ -47,8 +51,16 @@ def check_types(table: Table, frame: pd.DataFrame) -> list[RuleResult]:
             sample = series.dropna().head(3).tolist()
         results.append(
             RuleResult(
-                table.name, f"{col.name}_is_{col.type.lower()}", "expect_column_values_to_be_of_type", "structure",
-                ok, col.name, source="pandas", element_count=len(frame), observed=observed, sample=sample,
+                table.name,
+                f"{col.name}_is_{col.type.lower()}",
+                "expect_column_values_to_be_of_type",
+                "structure",
+                ok,
+                col.name,
+                source="pandas",
+                element_count=len(frame),
+                observed=observed,
+                sample=sample,
                 note="" if ok else f"expected BigQuery {col.type}",
                 outcome="passed" if ok else "failed",
             )

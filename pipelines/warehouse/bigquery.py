@@ -17,8 +17,8 @@ from google.cloud import bigquery
 
 from pipelines.errors import WarehouseError
 from pipelines.warehouse import contract
-from pipelines.warehouse.credentials import connection_credentials
 from pipelines.warehouse.base import Warehouse, WriteMode
+from pipelines.warehouse.credentials import connection_credentials
 from pipelines.warehouse.frames import arrow_to_pandas, plain_value, with_run_filter
 from pipelines.warehouse.sql import parameter_names, read_query
 
@@ -190,9 +190,7 @@ class BigQueryWarehouse(Warehouse):
                 # An all-NULL column has no type to infer; STRING is what it would hold.
                 schema.append(bigquery.SchemaField(col, "STRING"))
         # A partial schema is completed from the frame's dtypes by the client.
-        return bigquery.LoadJobConfig(
-            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE, schema=schema or None
-        )
+        return bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE, schema=schema or None)
 
     def _load(self, table: str, target: str, frame: pd.DataFrame) -> None:
         job = self._client.load_table_from_dataframe(
@@ -285,7 +283,11 @@ class BigQueryWarehouse(Warehouse):
             return WarehouseError(f"{context}: table {missing} does not exist in BigQuery dataset {self.dataset_id}")
         if isinstance(exc, gexc.BadRequest) and (m := _MISSING_NAME.search(message) or _MISSING_FIELD.search(message)):
             tables = sorted(_tables(sql)) if sql else [table] if table else []
-            where = f" from table {tables[0]}" if len(tables) == 1 else (f" from tables {', '.join(tables)}" if tables else "")
+            where = (
+                f" from table {tables[0]}"
+                if len(tables) == 1
+                else (f" from tables {', '.join(tables)}" if tables else "")
+            )
             return WarehouseError(
                 f"{context}: column {m.group(1)} is missing{where} in BigQuery dataset {self.dataset_id}"
             )

@@ -118,8 +118,15 @@ REVIEWS = Table(
 INPUT_TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, EVENTS, MESSAGES, SENDS, REVIEWS)}
 
 EVENT_TYPES = (
-    "view", "search", "add_to_cart", "purchase", "app_open",
-    "email_open", "email_click", "push_open", "unsubscribe",
+    "view",
+    "search",
+    "add_to_cart",
+    "purchase",
+    "app_open",
+    "email_open",
+    "email_click",
+    "push_open",
+    "unsubscribe",
 )
 OFFER_TYPES = ("discount", "free_shipping", "new_arrival", "loyalty_points", "content")
 LOYALTY_TIERS = ("none", "silver", "gold", "platinum")

@@ -247,7 +247,9 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.Error as exc:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                raise self._translate(exc, con, None, f"writing {len(frame)} rows to {self.dataset}.{table}", table) from None
+                raise self._translate(
+                    exc, con, None, f"writing {len(frame)} rows to {self.dataset}.{table}", table
+                ) from None
             finally:
                 con.unregister(_FRAME_VIEW)
         return len(frame)

@@ -69,7 +69,11 @@ def _rewrite_node(node: exp.Expression) -> exp.Expression:
     # DuckDB has no ARRAY_AGG(... LIMIT n) (sqlglot only warns); aggregate then keep the first n: list[1:n].
     if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Limit):
         return _sliced_array_agg(node)
-    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.ArrayAgg) and isinstance(node.this.this, exp.Limit):
+    if (
+        isinstance(node, exp.IgnoreNulls)
+        and isinstance(node.this, exp.ArrayAgg)
+        and isinstance(node.this.this, exp.Limit)
+    ):
         return _sliced_array_agg(node.this, ignore_nulls=True)
     # DuckDB has no FARM_FINGERPRINT; its hash() is deterministic for a given DuckDB build, enough for sharding.
     if isinstance(node, exp.FarmFingerprint):

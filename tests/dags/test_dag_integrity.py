@@ -49,8 +49,12 @@ def test_dag_has_no_cycles_and_one_root(dagbag, dag_id: str) -> None:
 
 def test_schedules(dagbag) -> None:
     schedules = {d: str(dagbag.dags[d].schedule) for d in EXPECTED}
-    assert schedules == {"herald_training": "@weekly", "herald_scoring": "@daily", "herald_monitoring": "@daily",
-                         "herald_hillstrom": "None"}
+    assert schedules == {
+        "herald_training": "@weekly",
+        "herald_scoring": "@daily",
+        "herald_monitoring": "@daily",
+        "herald_hillstrom": "None",
+    }
 
 
 def test_scoring_maps_shards_dynamically(dagbag) -> None:
@@ -67,8 +71,13 @@ def test_parsing_a_dag_file_does_not_import_heavy_libraries(dag_file: str) -> No
         "print(json.dumps(sorted(m for m in ('pandas','torch','mlflow','lightning','pytorch_lightning',"
         "'great_expectations','evidently','duckdb','sklearn','lightgbm') if m in sys.modules)))"
     )
-    out = subprocess.run([sys.executable, "-c", probe, str(DAGS), str(DAGS / dag_file)], capture_output=True,
-                         text=True, check=True, env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(DAGS), str(DAGS / dag_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 

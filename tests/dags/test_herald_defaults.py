@@ -25,10 +25,15 @@ def _fake_google_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     import airflow.exceptions
 
     monkeypatch.setattr(airflow.exceptions, "AirflowNotFoundException", NotFound, raising=False)
-    for name in ("airflow.providers.google", "airflow.providers.google.common", "airflow.providers.google.common.hooks"):
+    for name in (
+        "airflow.providers.google",
+        "airflow.providers.google.common",
+        "airflow.providers.google.common.hooks",
+    ):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    monkeypatch.setitem(sys.modules, "airflow.providers.google.common.hooks.base_google",
-                        types.SimpleNamespace(GoogleBaseHook=Hook))
+    monkeypatch.setitem(
+        sys.modules, "airflow.providers.google.common.hooks.base_google", types.SimpleNamespace(GoogleBaseHook=Hook)
+    )
 
 
 def test_airflow_connection_supplies_bigquery_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

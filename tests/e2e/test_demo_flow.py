@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -33,8 +33,8 @@ def cfg(herald_home: Path):
 @pytest.fixture(scope="module")
 def ran(cfg):
     """Build the world and run training, scoring and monitoring through `airflow dags test`."""
-    from pipelines.cli import build_world
-    from pipelines.orchestrate import DAG_IDS, migrate, run_dag
+    from pipelines.flows.runner import DAG_IDS, migrate, run_dag
+    from pipelines.synthetic import build_world
 
     build_world(cfg)
     migrate(cfg)
@@ -74,9 +74,9 @@ def test_training_registers_the_deep_model_with_review_material_and_promotes_it_
 def test_champion_predicts_from_raw_rows(ran) -> None:
     import mlflow
 
-    from pipelines.registry import predict_served
     from pipelines.tracking import connect
-    from pipelines.train import load_rows
+    from pipelines.training.fit import load_rows
+    from pipelines.training.registry import predict_served
 
     connect(ran)  # tracking and registry URIs are process-wide; an earlier test may have set others
     model = mlflow.pyfunc.load_model(f"models:/{ran.model_name}@champion")
@@ -108,7 +108,7 @@ def test_monitoring_writes_metrics_and_a_report(ran) -> None:
     # effect-size rows may cross their own threshold on 400 customers; a feature drifts only when two
     # methods agree. Fairness on the tiny world's exploratory decisions is covered with fixed seeds in
     # tests/unit/monitoring.)
-    from pipelines.report import read_run_summary
+    from pipelines.flows.summary import read_run_summary
 
     summary = read_run_summary(ran, "herald_monitoring")
     assert summary is not None and summary["drifted_features"] == []
@@ -119,7 +119,7 @@ def test_monitoring_writes_metrics_and_a_report(ran) -> None:
 def test_scoring_rerun_of_the_same_run_replaces_its_rows(ran) -> None:
     from pipelines.flows import scoring
 
-    as_of = datetime.now(timezone.utc).isoformat()
+    as_of = datetime.now(UTC).isoformat()
     run_id = "rerun-check"
     extracted = scoring.extract(run_id, as_of)
     validated = scoring.validate(run_id, extracted, scoring.start(run_id, as_of))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.slow
-
 
 
 @pytest.fixture
@@ -23,14 +22,16 @@ def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webho
     # baseline is gated as fallback and, with no champion yet, serves (the bootstrap path).
     monkeypatch.setenv("HERALD_PROMOTION_MARGIN", "1.0")
     monkeypatch.setenv("HERALD_ALERTS__EMAIL_TO", '["oncall@example.com"]')
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{smtp_inbox.port}?disable_ssl=true&disable_tls=true")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{smtp_inbox.port}?disable_ssl=true&disable_tls=true"
+    )
     monkeypatch.setenv("AIRFLOW_CONN_HERALD_WEBHOOK", f"http://127.0.0.1:{webhook_inbox.port}/hooks/herald")
-    from pipelines.cli import build_world
     from pipelines.config import load_config
-    from pipelines.orchestrate import migrate, run_dag
+    from pipelines.flows.runner import migrate, run_dag
+    from pipelines.synthetic import build_world
 
     cfg = load_config()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     build_world(cfg, now)
     migrate(cfg)
     run_dag(cfg, "herald_training")
@@ -58,7 +59,7 @@ def _assert_best_baseline_serves_after_the_deep_challenger_was_refused(cfg, prom
 def test_baseline_serves_when_deep_is_refused_and_injected_drift_alerts_once(monitored) -> None:
     import duckdb
 
-    from pipelines.monitor import features_of
+    from pipelines.monitoring.drift_stats import features_of
     from pipelines.synthetic import DRIFTED_FEATURES
 
     cfg, smtp_inbox, webhook_inbox, _ = monitored

@@ -26,7 +26,7 @@ from models.baselines import LogisticResponse
 from models.preprocessing import TabularPreprocessor
 from models.pyfunc import save_estimator
 from pipelines.config import load_config
-from pipelines.registry import CHAMPION, predict_served, register_challenger
+from pipelines.training.registry import CHAMPION, predict_served, register_challenger
 from pipelines.tracking import dag_run
 
 home, store = Path(sys.argv[1]), sys.argv[2]
@@ -56,8 +56,13 @@ def test_mlflow_registry_with_a_postgres_backend(postgres_database: str, tmp_pat
     env = {**os.environ, "HERALD_HOME": str(tmp_path), "HERALD_MLFLOW_TRACKING_URI": postgres_database}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("MLFLOW_REGISTRY_URI", None)
-    done = subprocess.run([sys.executable, "-c", REGISTRY_ROUND_TRIP, str(tmp_path), postgres_database],
-                          env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", REGISTRY_ROUND_TRIP, str(tmp_path), postgres_database],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "registry round trip ok" in done.stdout
 
@@ -65,18 +70,24 @@ def test_mlflow_registry_with_a_postgres_backend(postgres_database: str, tmp_pat
 def test_airflow_metadata_on_postgres_parses_herald_dags(postgres_database: str, tmp_path: Path) -> None:
     """`airflow db migrate` on PostgreSQL, then the DAG processor's view of Herald's DAGs."""
     from pipelines.config import load_config
-    from pipelines.orchestrate import airflow_bin, airflow_env
+    from pipelines.flows.runner import airflow_bin, airflow_env
 
     cfg = load_config(home=tmp_path)
     env = {**airflow_env(cfg), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_database}
     migrate = subprocess.run([airflow_bin(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
     assert migrate.returncode == 0, migrate.stderr[-2000:]
-    listed = subprocess.run([airflow_bin(), "dags", "list-import-errors", "--local", "-o", "json"], env=env,
-                            capture_output=True, text=True, timeout=300)
+    listed = subprocess.run(
+        [airflow_bin(), "dags", "list-import-errors", "--local", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "herald_" not in listed.stdout  # no import errors reported for any Herald DAG file
-    dags = subprocess.run([airflow_bin(), "dags", "list", "--local", "-o", "json"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    dags = subprocess.run(
+        [airflow_bin(), "dags", "list", "--local", "-o", "json"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert dags.returncode == 0, dags.stderr[-2000:]
     listing = next(line for line in dags.stdout.splitlines() if line.startswith("["))  # warnings precede the JSON
     assert {d["dag_id"] for d in json.loads(listing)} >= {"herald_training", "herald_scoring", "herald_monitoring"}

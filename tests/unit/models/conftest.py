@@ -47,23 +47,37 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
         cat = CATEGORIES[m % 3]
         path = folder / f"m{m}.png"
         Image.new("RGB", (64, 64), colours[cat]).save(path)
-        messages.append({
-            "message_id": f"m_{m}", "msg_title": f"New {cat} picks {m}", "msg_body": f"Our best {cat} this week.",
-            "msg_offer_type": ["discount", "content"][m % 2], "msg_discount_pct": [20.0, np.nan][m % 2],
-            "msg_product_category": cat if m != 5 else None, "msg_image_uri": str(path) if m != 4 else None,
-            "msg_campaign_id": "c1",
-        })
+        messages.append(
+            {
+                "message_id": f"m_{m}",
+                "msg_title": f"New {cat} picks {m}",
+                "msg_body": f"Our best {cat} this week.",
+                "msg_offer_type": ["discount", "content"][m % 2],
+                "msg_discount_pct": [20.0, np.nan][m % 2],
+                "msg_product_category": cat if m != 5 else None,
+                "msg_image_uri": str(path) if m != 4 else None,
+                "msg_campaign_id": "c1",
+            }
+        )
     customers = []
     for c in range(60):
         fav = CATEGORIES[c % 3]
         n_events = int(rng.integers(0, 6))
         seq = ";".join(f"view|{fav}||{h * 5.5:.1f}" for h in range(n_events)) if n_events else None
-        customers.append({
-            "customer_id": f"c_{c}", "region": ["uk", "de"][c % 2], "loyalty_tier": ["none", "gold"][c % 2],
-            "gender": ["F", "M"][c % 2], "tenure_days": float(rng.integers(10, 900)),
-            "evt_n_view": float(n_events), f"evt_cat_share_{fav}": 1.0, "evt_sequence": seq,
-            "rev_count": float(c % 3 == 0), "rev_text": f"Love the {fav} | great price" if c % 3 == 0 else None,
-        })
+        customers.append(
+            {
+                "customer_id": f"c_{c}",
+                "region": ["uk", "de"][c % 2],
+                "loyalty_tier": ["none", "gold"][c % 2],
+                "gender": ["F", "M"][c % 2],
+                "tenure_days": float(rng.integers(10, 900)),
+                "evt_n_view": float(n_events),
+                f"evt_cat_share_{fav}": 1.0,
+                "evt_sequence": seq,
+                "rev_count": float(c % 3 == 0),
+                "rev_text": f"Love the {fav} | great price" if c % 3 == 0 else None,
+            }
+        )
     cust = pd.DataFrame(customers)
     msgs = pd.DataFrame(messages)
     frames = []
@@ -78,7 +92,9 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
         frame["split"] = "train" if day < 5 else ("valid" if day < 6 else "test")
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True).merge(msgs, on="message_id", how="left")
-    match = np.array([isinstance(m, str) and m in s for m, s in zip(out["msg_product_category"], out["evt_sequence"].fillna(""))])
+    match = np.array(
+        [isinstance(m, str) and m in s for m, s in zip(out["msg_product_category"], out["evt_sequence"].fillna(""))]
+    )
     out["label"] = (rng.random(len(out)) < np.where(match, 0.5, 0.1)).astype("int64")
     out["send_id"] = [f"s_{i}" for i in range(len(out))]
     return out

@@ -14,7 +14,9 @@ from models.response import ResponseModule
 ALL_ON = {"sequence": True, "reviews": True, "text": True, "images": True}
 
 
-def test_tower_shapes(splits: tuple[pd.DataFrame, ...], preprocessor: TabularPreprocessor, fast_config: DeepConfig) -> None:
+def test_tower_shapes(
+    splits: tuple[pd.DataFrame, ...], preprocessor: TabularPreprocessor, fast_config: DeepConfig
+) -> None:
     train = splits[0]
     featurizer = DeepFeaturizer(preprocessor).fit(train, ALL_ON)
     assert all(featurizer.modalities.values())
@@ -36,8 +38,9 @@ def test_tower_shapes(splits: tuple[pd.DataFrame, ...], preprocessor: TabularPre
     assert module(batch).shape == (len(train),)
 
 
-def test_holdout_uses_no_message_vector(splits: tuple[pd.DataFrame, ...], preprocessor: TabularPreprocessor,
-                                        fast_config: DeepConfig) -> None:
+def test_holdout_uses_no_message_vector(
+    splits: tuple[pd.DataFrame, ...], preprocessor: TabularPreprocessor, fast_config: DeepConfig
+) -> None:
     featurizer = DeepFeaturizer(preprocessor).fit(splits[0], ALL_ON)
     estimator = DeepResponse(preprocessor, fast_config)
     estimator.featurizer = featurizer
@@ -58,8 +61,9 @@ def test_sequence_encoders_shapes_and_the_transformer_never_attends_to_padding()
     tensors = [torch.as_tensor(a) for a in (parsed.types, parsed.categories, parsed.numerics, parsed.lengths)]
     for kind in ("gru", "transformer"):
         torch.manual_seed(0)
-        encoder = SequenceEncoder(len(vocab.types), len(vocab.categories), hidden=8, out_dim=4, kind=kind,
-                                  max_events=6).eval()
+        encoder = SequenceEncoder(
+            len(vocab.types), len(vocab.categories), hidden=8, out_dim=4, kind=kind, max_events=6
+        ).eval()
         out = encoder(*tensors)
         assert out.shape == (3, 4) and torch.isfinite(out).all()  # an empty history (row 2) included
         if kind == "gru":

@@ -9,18 +9,20 @@ from models.preprocessing import CROSS_FEATURES, TabularPreprocessor, add_cross_
 
 
 def _rows() -> pd.DataFrame:
-    return pd.DataFrame({
-        "channel": ["email", "push", "none"],
-        "send_hour": [8, 20, 12],
-        "msg_product_category": ["shoes", None, None],
-        "evt_cat_share_shoes": [0.7, 0.1, 0.2],
-        "evt_cat_share_home": [0.3, 0.9, 0.8],
-        "evt_hour_mean": [9.0, 23.5, 12.0],
-        "evt_total": [10.0, 4.0, 0.0],
-        "evt_n_email_open": [5.0, 0.0, 0.0],
-        "evt_n_push_open": [0.0, 2.0, 0.0],
-        "label": [1, 0, 0],
-    })
+    return pd.DataFrame(
+        {
+            "channel": ["email", "push", "none"],
+            "send_hour": [8, 20, 12],
+            "msg_product_category": ["shoes", None, None],
+            "evt_cat_share_shoes": [0.7, 0.1, 0.2],
+            "evt_cat_share_home": [0.3, 0.9, 0.8],
+            "evt_hour_mean": [9.0, 23.5, 12.0],
+            "evt_total": [10.0, 4.0, 0.0],
+            "evt_n_email_open": [5.0, 0.0, 0.0],
+            "evt_n_push_open": [0.0, 2.0, 0.0],
+            "label": [1, 0, 0],
+        }
+    )
 
 
 def test_crosses_pick_the_matching_column_per_row() -> None:

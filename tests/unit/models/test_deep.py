@@ -15,7 +15,9 @@ from models.preprocessing import TabularPreprocessor
 from models.pyfunc import ESTIMATOR_ARTIFACT, HeraldResponsePyfunc, save_estimator, signature_for, to_model_input
 
 
-def fit(train: pd.DataFrame, valid: pd.DataFrame, config: DeepConfig, exclude: tuple[str, ...] = ("gender", "split")) -> DeepResponse:
+def fit(
+    train: pd.DataFrame, valid: pd.DataFrame, config: DeepConfig, exclude: tuple[str, ...] = ("gender", "split")
+) -> DeepResponse:
     return DeepResponse(TabularPreprocessor.fit(train, exclude=list(exclude)), config).fit(train, valid)
 
 
@@ -30,9 +32,19 @@ def test_trains_and_predicts_probabilities(splits: tuple[pd.DataFrame, ...], fas
     assert "gender" not in schema
 
 
-@pytest.mark.parametrize("dropped", [["evt_sequence"], ["rev_text"], ["msg_image_uri"], ["msg_title", "msg_body"],
-                                     ["evt_sequence", "rev_text", "msg_image_uri", "msg_title", "msg_body"]])
-def test_missing_modalities_switch_off(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, dropped: list[str]) -> None:
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        ["evt_sequence"],
+        ["rev_text"],
+        ["msg_image_uri"],
+        ["msg_title", "msg_body"],
+        ["evt_sequence", "rev_text", "msg_image_uri", "msg_title", "msg_body"],
+    ],
+)
+def test_missing_modalities_switch_off(
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, dropped: list[str]
+) -> None:
     train, valid, test = (s.drop(columns=dropped) for s in splits)
     model = fit(train, valid, fast_config)
     assert not set(dropped) & set(model.input_schema())
@@ -73,15 +85,19 @@ def test_joblib_round_trip(splits: tuple[pd.DataFrame, ...], fast_config: DeepCo
     np.testing.assert_allclose(loaded.predict_proba(test), model.predict_proba(test), rtol=1e-6)
 
 
-def test_pyfunc_round_trip_from_raw_rows(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path) -> None:
+def test_pyfunc_round_trip_from_raw_rows(
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path
+) -> None:
     train, valid, test = splits
     model = fit(train, valid, fast_config)
     schema = model.input_schema()
     artifact = save_estimator(model, tmp_path / "deep.joblib")
     raw = to_model_input(test, schema)
     mlflow.pyfunc.save_model(
-        path=str(tmp_path / "pyfunc"), python_model=HeraldResponsePyfunc(),
-        artifacts={ESTIMATOR_ARTIFACT: str(artifact)}, signature=signature_for(schema),
+        path=str(tmp_path / "pyfunc"),
+        python_model=HeraldResponsePyfunc(),
+        artifacts={ESTIMATOR_ARTIFACT: str(artifact)},
+        signature=signature_for(schema),
     )
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "pyfunc"))
     served = np.asarray(loaded.predict(raw))
@@ -101,7 +117,9 @@ def test_real_minilm_embeddings(tmp_path: Path, real_minilm: None) -> None:
     np.testing.assert_allclose(again[0], vectors[0])
 
 
-def test_wide_seed_ensemble_round_trip(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path) -> None:
+def test_wide_seed_ensemble_round_trip(
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path
+) -> None:
     train, valid, test = splits
     fast_config.wide, fast_config.ensemble, fast_config.schedule = True, 2, "onecycle"
     model = fit(train, valid, fast_config)
@@ -157,8 +175,14 @@ def test_tower_embeddings_for_segments_and_drift(splits: tuple[pd.DataFrame, ...
     model = fit(train, valid, fast_config)
     customers = test.drop_duplicates("customer_id")
     # A customer-features frame (no action or message columns) is enough.
-    profile = customers[[c for c in customers.columns if not c.startswith("msg_") and c not in
-                         ("message_id", "channel", "send_hour", "weekday", "recent_sends_7d")]]
+    profile = customers[
+        [
+            c
+            for c in customers.columns
+            if not c.startswith("msg_")
+            and c not in ("message_id", "channel", "send_hour", "weekday", "recent_sends_7d")
+        ]
+    ]
     vectors = model.customer_embeddings(profile)
     assert vectors.shape == (len(profile), fast_config.hidden) and np.isfinite(vectors).all()
     np.testing.assert_allclose(model.customer_embeddings(profile, batch_size=7), vectors, rtol=1e-5, atol=1e-6)
@@ -193,8 +217,15 @@ def test_integrated_gradients_split_each_logit_among_the_modalities(
     model = fit(train, valid, fast_config)
     rows = test.head(40)
     ig = model.modality_attributions(rows)
-    assert set(ig["mean_abs"]) == {"customer profile", "event sequence", "reviews", "offer attributes",
-                                   "message text", "banner", "context"}
+    assert set(ig["mean_abs"]) == {
+        "customer profile",
+        "event sequence",
+        "reviews",
+        "offer attributes",
+        "message text",
+        "banner",
+        "context",
+    }
     assert ig["rows"] == 40 and ig["max_completeness_error"] < 1e-3  # attributions add up to the logit change
     assert any(v > 0 for v in ig["mean_abs"].values())
     # The per-row layout Captum integrates over predicts exactly what the factorised batches do.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.config import HeraldConfig, WorldSettings, load_config
 
-T = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @lru_cache(maxsize=8)
@@ -19,13 +19,14 @@ def world(seed: int = 7, drift: float = 0.0, bias: float = 0.0):
     from pipelines.synthetic import generate_world
 
     cfg = load_config()
-    return generate_world(WorldSettings(size="tiny", seed=seed, drift=drift, bias=bias), cfg.channels,
-                          cfg.policy.send_hours, T)
+    return generate_world(
+        WorldSettings(size="tiny", seed=seed, drift=drift, bias=bias), cfg.channels, cfg.policy.send_hours, T
+    )
 
 
 def features_at(w, at: datetime) -> pd.DataFrame:
     """Customer features as the pipelines compute them, for customers who had signed up by ``at``."""
-    from pipelines import features
+    from pipelines.training import features
 
     customers = w.customers[pd.to_datetime(w.customers["signup_date"]) < pd.Timestamp(at.date())]
     return features.customer_features(customers, w.events, w.reviews, at, load_config().region_timezones, 60)

@@ -14,8 +14,9 @@ from pipelines.config import REPO_ROOT
 def airflow_connections(monkeypatch: pytest.MonkeyPatch, smtp_inbox, webhook_inbox):
     """Receivers configured the production way: Airflow connections (here from environment variables)."""
     monkeypatch.syspath_prepend(str(REPO_ROOT / "dags"))
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT",
-                       f"smtp://127.0.0.1:{smtp_inbox.port}?disable_ssl=true&disable_tls=true")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{smtp_inbox.port}?disable_ssl=true&disable_tls=true"
+    )
     monkeypatch.setenv("AIRFLOW_CONN_HERALD_WEBHOOK", f"http://127.0.0.1:{webhook_inbox.port}/hooks/herald")
     monkeypatch.setenv("HERALD_ALERTS__EMAIL_TO", '["oncall@example.com"]')
     return smtp_inbox, webhook_inbox
@@ -51,6 +52,6 @@ def test_config_fallback_without_connections(cfg, smtp_inbox, webhook_inbox, mon
 
 
 def test_nothing_breached_means_no_alert() -> None:
-    from pipelines.alerts import monitoring_alert
+    from pipelines.monitoring.alerts import monitoring_alert
 
     assert monitoring_alert("r", {"breached": False}, {"breached": False}, {"breached": False}) is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.alerts import Alert, monitoring_alert, send_alert
-from pipelines.monitor import compute_drift, drift_columns, features_of, prediction_frame
+from pipelines.monitoring.alerts import Alert, monitoring_alert, send_alert
+from pipelines.monitoring.drift_stats import compute_drift, drift_columns, features_of, prediction_frame
 from pipelines.synthetic import DRIFTED_FEATURES
 
 from .conftest import T, days, features_at, world
@@ -28,12 +28,18 @@ def test_injected_drift_names_only_the_drifted_features_and_alerts_once(cfg, smt
     current = features_at(world(drift=1.0), T)
     result = compute_drift(cfg, "drift-1", reference, current, None, None)
     columns = drift_columns(reference, current)
-    expected = {f for table, cols in DRIFTED_FEATURES.items() for col in cols for f in features_of(f"{table}.{col}", columns)}
+    expected = {
+        f for table, cols in DRIFTED_FEATURES.items() for col in cols for f in features_of(f"{table}.{col}", columns)
+    }
     assert result.breached
     assert result.drifted_features and set(result.drifted_features) <= expected, result.drifted_features
     assert result.sources["evt_cat_share_electronics"] == "events.product_category"
 
-    cfg.alerts.smtp_host, cfg.alerts.smtp_port, cfg.alerts.email_to = "127.0.0.1", smtp_inbox.port, ["oncall@example.com"]
+    cfg.alerts.smtp_host, cfg.alerts.smtp_port, cfg.alerts.email_to = (
+        "127.0.0.1",
+        smtp_inbox.port,
+        ["oncall@example.com"],
+    )
     cfg.alerts.webhook_url = f"http://127.0.0.1:{webhook_inbox.port}/hook"
     alert = monitoring_alert("drift-1", result.to_dict(), NOTHING, NOTHING)
     assert isinstance(alert, Alert)
@@ -55,14 +61,27 @@ def test_prediction_drift_counts_channel_and_message_mix(cfg) -> None:
 
     def decisions(push_share: float) -> pd.DataFrame:
         channel = np.where(rng.random(n) < push_share, "push", "email")
-        return pd.DataFrame({"p_response": rng.beta(2, 30, n), "channel": channel,
-                             "message_id": rng.choice(["m_1", "m_2", "m_3"], n)})
+        return pd.DataFrame(
+            {"p_response": rng.beta(2, 30, n), "channel": channel, "message_id": rng.choice(["m_1", "m_2", "m_3"], n)}
+        )
 
-    same = compute_drift(cfg, "pred-same", features_at(world(), T), features_at(world(), T),
-                         prediction_frame(decisions(0.2)), prediction_frame(decisions(0.2)))
+    same = compute_drift(
+        cfg,
+        "pred-same",
+        features_at(world(), T),
+        features_at(world(), T),
+        prediction_frame(decisions(0.2)),
+        prediction_frame(decisions(0.2)),
+    )
     assert not same.breached
-    shifted = compute_drift(cfg, "pred-shift", features_at(world(), T), features_at(world(), T),
-                            prediction_frame(decisions(0.2)), prediction_frame(decisions(0.7)))
+    shifted = compute_drift(
+        cfg,
+        "pred-shift",
+        features_at(world(), T),
+        features_at(world(), T),
+        prediction_frame(decisions(0.2)),
+        prediction_frame(decisions(0.7)),
+    )
     assert shifted.drifted_predictions == ["channel"] and shifted.breached
 
 
@@ -84,18 +103,21 @@ class _TowerStub:
 
 
 def test_champion_embeddings_join_the_drift_report_as_components(cfg) -> None:
-    from pipelines.drift_check import champion_embeddings
+    from pipelines.monitoring.drift import champion_embeddings
 
     w = world()
     reference, current = features_at(world(), T), features_at(world(drift=1.0), T)
     sent = w.tables()["messages"][["message_id"]]
     notes: list[str] = []
-    embeddings = champion_embeddings(cfg, _TowerStub(), "deep", reference, current, sent, sent.iloc[::-1],
-                                     w.tables()["messages"], notes)
+    embeddings = champion_embeddings(
+        cfg, _TowerStub(), "deep", reference, current, sent, sent.iloc[::-1], w.tables()["messages"], notes
+    )
     assert embeddings is not None and notes == []
     ref, cur = embeddings
     k = cfg.monitoring.embedding_components
-    assert [c for c in ref.columns if c.startswith("emb_customer")] == [f"emb_customer_pc{i + 1}" for i in range(min(k, 3))]
+    assert [c for c in ref.columns if c.startswith("emb_customer")] == [
+        f"emb_customer_pc{i + 1}" for i in range(min(k, 3))
+    ]
     assert any(c.startswith("emb_message_pc") for c in ref.columns)
     result = compute_drift(cfg, "emb-1", reference, current, None, None, embeddings=embeddings)
     # Electronics interest is among the injected drifts, so the first component moves with it.
@@ -104,10 +126,22 @@ def test_champion_embeddings_join_the_drift_report_as_components(cfg) -> None:
 
 
 def test_a_champion_without_embeddings_is_named_in_the_notes(cfg) -> None:
-    from pipelines.drift_check import champion_embeddings
+    from pipelines.monitoring.drift import champion_embeddings
 
     reference = features_at(world(), T)
     notes: list[str] = []
-    assert champion_embeddings(cfg, object(), "lightgbm", reference, reference, pd.DataFrame(), pd.DataFrame(),
-                               world().tables()["messages"], notes) is None
+    assert (
+        champion_embeddings(
+            cfg,
+            object(),
+            "lightgbm",
+            reference,
+            reference,
+            pd.DataFrame(),
+            pd.DataFrame(),
+            world().tables()["messages"],
+            notes,
+        )
+        is None
+    )
     assert notes == ["champion (lightgbm) has no embeddings to summarise"]

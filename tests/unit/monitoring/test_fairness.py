@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.fairness import fairness_from_tables
+from pipelines.monitoring.fairness import fairness_from_tables
 from pipelines.synthetic import BIASED_GROUP
 
 from .conftest import T, world, write_tables

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.performance import match_outcomes, realised_performance
+from pipelines.monitoring.outcomes import match_outcomes, realised_performance
 
 from .conftest import T, days, world, write_tables
 
@@ -13,14 +13,24 @@ def decisions_from_sends(sends: pd.DataFrame, p: pd.Series, run_id: str) -> pd.D
     """Decisions taken an hour before each send, predicting the world's true response probability."""
     sent_at = pd.to_datetime(sends["sent_at"], utc=True)
     holdout = sends["channel"].eq("none")
-    return pd.DataFrame({
-        "run_id": run_id, "shard": 0, "decided_at": sent_at - pd.Timedelta(hours=1),
-        "customer_id": sends["customer_id"], "message_id": sends["message_id"],
-        "channel": sends["channel"].where(~holdout, None), "send_hour": 8, "p_response": p.to_numpy(),
-        "uplift": 0.0, "propensity": 1.0, "policy": "exploit",
-        "reason": pd.Series(None, index=sends.index, dtype=object).where(~holdout, "below_threshold"),
-        "model_name": "herald-response", "model_version": "1",
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "shard": 0,
+            "decided_at": sent_at - pd.Timedelta(hours=1),
+            "customer_id": sends["customer_id"],
+            "message_id": sends["message_id"],
+            "channel": sends["channel"].where(~holdout, None),
+            "send_hour": 8,
+            "p_response": p.to_numpy(),
+            "uplift": 0.0,
+            "propensity": 1.0,
+            "policy": "exploit",
+            "reason": pd.Series(None, index=sends.index, dtype=object).where(~holdout, "below_threshold"),
+            "model_name": "herald-response",
+            "model_version": "1",
+        }
+    ).reset_index(drop=True)
 
 
 def test_performance_judges_matured_decisions_per_channel(cfg) -> None:
@@ -55,16 +65,30 @@ def test_no_outcomes_yet_writes_nothing_and_says_so(cfg) -> None:
 
 def test_matching_respects_message_channel_and_window() -> None:
     decided = pd.Timestamp("2026-02-01 08:00", tz="UTC")
-    decisions = pd.DataFrame({"customer_id": ["c1", "c1", "c2", "c3"], "message_id": ["m1", "m2", None, "m1"],
-                              "channel": ["email", "push", None, "sms"], "decided_at": decided,
-                              "p_response": [0.1, 0.2, 0.05, 0.3]})
-    sends = pd.DataFrame({
-        "send_id": ["s1", "s2", "s3", "s4"], "customer_id": ["c1", "c1", "c2", "c3"],
-        "message_id": ["m1", "m2", None, "m1"], "channel": ["email", "email", "none", "sms"],
-        "sent_at": [decided + pd.Timedelta(hours=2), decided + pd.Timedelta(hours=2), decided + pd.Timedelta(days=1),
-                    decided + pd.Timedelta(days=8)],
-        "converted": [True, False, False, True],
-    })
+    decisions = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c1", "c2", "c3"],
+            "message_id": ["m1", "m2", None, "m1"],
+            "channel": ["email", "push", None, "sms"],
+            "decided_at": decided,
+            "p_response": [0.1, 0.2, 0.05, 0.3],
+        }
+    )
+    sends = pd.DataFrame(
+        {
+            "send_id": ["s1", "s2", "s3", "s4"],
+            "customer_id": ["c1", "c1", "c2", "c3"],
+            "message_id": ["m1", "m2", None, "m1"],
+            "channel": ["email", "email", "none", "sms"],
+            "sent_at": [
+                decided + pd.Timedelta(hours=2),
+                decided + pd.Timedelta(hours=2),
+                decided + pd.Timedelta(days=1),
+                decided + pd.Timedelta(days=8),
+            ],
+            "converted": [True, False, False, True],
+        }
+    )
     matched = match_outcomes(decisions, sends, 7, "converted")
     # c1/m2 went out on email, not push; c3's send came after the 7-day window.
     assert sorted(matched["send_id"]) == ["s1", "s3"]

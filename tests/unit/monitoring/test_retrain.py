@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.retrain import decide_retrain
+from pipelines.monitoring.retrain import decide_retrain
 
 from .conftest import T, days, write_tables
 
@@ -12,11 +12,24 @@ from .conftest import T, days, write_tables
 def _record(cfg, run_id: str, at, breached: bool) -> None:
     from pipelines.warehouse import get_warehouse
 
-    row = pd.DataFrame([{"run_id": run_id, "computed_at": pd.Timestamp(at), "kind": "data_drift", "subject": "all_features",
-                         "metric": "drifted_share", "value": 0.5 if breached else 0.0, "threshold": 0.3,
-                         "breached": breached}])
+    row = pd.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "computed_at": pd.Timestamp(at),
+                "kind": "data_drift",
+                "subject": "all_features",
+                "metric": "drifted_share",
+                "value": 0.5 if breached else 0.0,
+                "threshold": 0.3,
+                "breached": breached,
+            }
+        ]
+    )
     with get_warehouse(cfg) as warehouse:
-        warehouse.write("monitoring_metrics", row, mode="replace_run", run_filter={"run_id": run_id, "kind": "data_drift"})
+        warehouse.write(
+            "monitoring_metrics", row, mode="replace_run", run_filter={"run_id": run_id, "kind": "data_drift"}
+        )
 
 
 def test_retrain_fires_once_after_persistent_breaches_and_respects_cooldown(cfg) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.ope import LoggedBandit, estimate, evaluate, on_policy_value
+from pipelines.policy.ope import LoggedBandit, estimate, evaluate, on_policy_value
 
 # Two contexts, three arms: true reward probabilities, the logging policy and the deterministic target.
 REWARD = np.array([[0.10, 0.30, 0.20], [0.40, 0.05, 0.15]])
@@ -34,7 +34,8 @@ def test_estimators_recover_the_known_value() -> None:
     for name in ("ips", "snips", "dr"):
         assert estimate(data, name) == pytest.approx(TRUE_VALUE, abs=0.01), name
     assert on_policy_value(data.reward)["estimate"] == pytest.approx(
-        float(np.mean([LOGGING[c] @ REWARD[c] for c in (0, 1)])), abs=0.01)
+        float(np.mean([LOGGING[c] @ REWARD[c] for c in (0, 1)])), abs=0.01
+    )
 
 
 def test_intervals_cover_the_true_value_in_most_seeds() -> None:

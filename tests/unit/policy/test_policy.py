@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import HeraldConfig, PolicySettings, load_config
-from pipelines.policy import (
+from pipelines.policy.choice import (
     BELOW_THRESHOLD,
     CAMPAIGN_BUDGET,
     EXPLOIT,
@@ -34,14 +34,16 @@ def cfg(tmp_path) -> HeraldConfig:
 
 
 def _customers() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["ok", "unsub", "tired", "silent", "nulls"],
-        "consent_email": [True, True, True, False, None],
-        "consent_push": [False, True, False, False, None],
-        "consent_sms": [False, False, True, False, None],
-        "evt_unsubscribed": [False, True, False, False, False],
-        "recent_sends_7d": [0, 0, 5, 0, 0],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": ["ok", "unsub", "tired", "silent", "nulls"],
+            "consent_email": [True, True, True, False, None],
+            "consent_push": [False, True, False, False, None],
+            "consent_sms": [False, False, True, False, None],
+            "evt_unsubscribed": [False, True, False, False, False],
+            "recent_sends_7d": [0, 0, 5, 0, 0],
+        }
+    )
 
 
 def test_rules_block_before_any_score(cfg: HeraldConfig) -> None:
@@ -70,13 +72,15 @@ def test_quiet_hours_and_empty_catalogue_block_with_a_reason(cfg: HeraldConfig) 
 
 
 def _scored() -> tuple[pd.DataFrame, pd.Series]:
-    scored = pd.DataFrame({
-        "customer_id": ["a", "a", "a", "b", "b"],
-        "message_id": ["m1", "m2", "m1", "m1", "m2"],
-        "channel": ["email", "email", "sms", "email", "push"],
-        "send_hour": [8, 8, 12, 8, 18],
-        "p_response": [0.050, 0.045, 0.0525, 0.0305, 0.0301],
-    })
+    scored = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b", "b"],
+            "message_id": ["m1", "m2", "m1", "m1", "m2"],
+            "channel": ["email", "email", "sms", "email", "push"],
+            "send_hour": [8, 8, 12, 8, 18],
+            "p_response": [0.050, 0.045, 0.0525, 0.0305, 0.0301],
+        }
+    )
     return scored, pd.Series({"a": 0.04, "b": 0.03})
 
 
@@ -114,16 +118,18 @@ def test_epsilon_greedy_propensities_are_the_true_choice_probabilities() -> None
 
 
 def _offers() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["c1", "c1", "c2", "c3", "c3", "c4"],
-        "campaign_id": ["A", "B", "A", "A", "B", "B"],
-        "message_id": ["a1", "b1", "a1", "a2", "b2", "b1"],
-        "channel": "email",
-        "send_hour": 8,
-        "p_response": [0.09, 0.08, 0.07, 0.06, 0.05, 0.04],
-        "uplift": [0.05, 0.04, 0.03, 0.02, 0.015, 0.01],
-        "net": [0.05, 0.04, 0.03, 0.02, 0.015, 0.01],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": ["c1", "c1", "c2", "c3", "c3", "c4"],
+            "campaign_id": ["A", "B", "A", "A", "B", "B"],
+            "message_id": ["a1", "b1", "a1", "a2", "b2", "b1"],
+            "channel": "email",
+            "send_hour": 8,
+            "p_response": [0.09, 0.08, 0.07, 0.06, 0.05, 0.04],
+            "uplift": [0.05, 0.04, 0.03, 0.02, 0.015, 0.01],
+            "net": [0.05, 0.04, 0.03, 0.02, 0.015, 0.01],
+        }
+    )
 
 
 def test_budget_goes_to_the_highest_uplifts_one_message_each() -> None:
@@ -138,12 +144,17 @@ def test_budget_goes_to_the_highest_uplifts_one_message_each() -> None:
 def test_truncating_offers_per_shard_is_exact() -> None:
     rng = np.random.default_rng(3)
     n = 3000
-    offers = pd.DataFrame({
-        "customer_id": [f"c{i}" for i in rng.integers(0, 800, n)],
-        "campaign_id": [f"k{i}" for i in rng.integers(0, 4, n)],
-        "message_id": "m", "channel": "email", "send_hour": 8, "p_response": 0.1,
-        "net": rng.random(n),
-    }).drop_duplicates(["customer_id", "campaign_id"])
+    offers = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in rng.integers(0, 800, n)],
+            "campaign_id": [f"k{i}" for i in rng.integers(0, 4, n)],
+            "message_id": "m",
+            "channel": "email",
+            "send_hour": 8,
+            "p_response": 0.1,
+            "net": rng.random(n),
+        }
+    ).drop_duplicates(["customer_id", "campaign_id"])
     offers["uplift"] = offers["net"]
     full = allocate_budget(offers, budget=20)
     shards = np.array([hash(c) % 3 for c in offers["customer_id"]])
@@ -156,18 +167,20 @@ def test_truncating_offers_per_shard_is_exact() -> None:
 
 def test_applying_the_allocation_recomputes_reasons_and_propensities() -> None:
     eps, k = 0.2, 5
-    decisions = pd.DataFrame({
-        "customer_id": ["c1", "c2", "c3", "c4", "c9"],
-        "message_id": ["a1", "a1", "b9", None, None],
-        "channel": ["email", "email", "email", None, None],
-        "send_hour": [8, 8, 8, None, None],
-        "p_response": [0.09, 0.07, 0.05, 0.03, np.nan],
-        "uplift": [0.05, 0.03, 0.01, 0.0, np.nan],
-        "propensity": [0.84, 0.84, eps / k, 0.84, 1.0],
-        "policy": ["exploit", "exploit", "explore", "exploit", "rule"],
-        "reason": [None, None, None, BELOW_THRESHOLD, NO_CONSENT],
-        "n_actions": [k, k, k, k, 1],
-    })
+    decisions = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c3", "c4", "c9"],
+            "message_id": ["a1", "a1", "b9", None, None],
+            "channel": ["email", "email", "email", None, None],
+            "send_hour": [8, 8, 8, None, None],
+            "p_response": [0.09, 0.07, 0.05, 0.03, np.nan],
+            "uplift": [0.05, 0.03, 0.01, 0.0, np.nan],
+            "propensity": [0.84, 0.84, eps / k, 0.84, 1.0],
+            "policy": ["exploit", "exploit", "explore", "exploit", "rule"],
+            "reason": [None, None, None, BELOW_THRESHOLD, NO_CONSENT],
+            "n_actions": [k, k, k, k, 1],
+        }
+    )
     for col in ("message_id", "channel", "send_hour"):
         decisions[f"greedy_{col}"] = decisions[col]
     allocated = allocate_budget(_offers(), budget=1)  # c1 → A, c3 → B

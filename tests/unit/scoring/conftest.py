@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from pipelines.config import HeraldConfig
-from pipelines.registry import RegisteredModel
 from pipelines.scoring.prepare import ScoringPlan
+from pipelines.training.registry import RegisteredModel
 
 CHAMPION = RegisteredModel("herald-response", "7", "models:/herald-response/7", "stand-in")
 
@@ -27,7 +27,7 @@ def stand_in_scorer(rows: pd.DataFrame) -> np.ndarray:
     return np.where(hold, base, base + lift).astype(float)
 
 
-WORLD_DATE = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)
+WORLD_DATE = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -39,9 +39,9 @@ class TinyWorld:
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> TinyWorld:
-    from pipelines.cli import build_world
     from pipelines.config import load_config
-    from pipelines.extract import extract_tables
+    from pipelines.synthetic import build_world
+    from pipelines.warehouse.extract import extract_tables
 
     home = tmp_path_factory.mktemp("herald_scoring")
     cfg = load_config(home=home, world={"size": "tiny"})

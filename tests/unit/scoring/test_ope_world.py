@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.ope import evaluate
-from pipelines.policy_replay import evaluate_policy_offline, replay_target_policy
+from pipelines.policy.ope import evaluate
+from pipelines.policy.replay import evaluate_policy_offline, replay_target_policy
 from pipelines.synthetic import load_oracle
 from tests.unit.scoring.conftest import TinyWorld
 
 
 @pytest.fixture(scope="module")
 def logged(tiny_world: TinyWorld) -> pd.DataFrame:
-    from pipelines.extract import extract_tables
-    from pipelines.train import build_training_set, load_rows
+    from pipelines.training.fit import build_training_set, load_rows
+    from pipelines.warehouse.extract import extract_tables
 
     cfg = tiny_world.cfg
     extracted = extract_tables(cfg, "ope-train", "training", tiny_world.as_of)
@@ -32,8 +32,13 @@ def test_true_value_lies_in_the_intervals_in_most_seeds(tiny_world: TinyWorld, l
 
     def model(rows: pd.DataFrame) -> np.ndarray:
         # A deliberately miscalibrated reward model built on the truth: DR must correct it.
-        p = oracle.p_convert(rows["customer_id"], rows["message_id"], rows["channel"].where(
-            rows["message_id"].notna(), "email"), rows["send_hour"], rows["recent_sends_7d"])
+        p = oracle.p_convert(
+            rows["customer_id"],
+            rows["message_id"],
+            rows["channel"].where(rows["message_id"].notna(), "email"),
+            rows["send_hour"],
+            rows["recent_sends_7d"],
+        )
         return 0.8 * p
 
     settings = tiny_world.cfg.policy
@@ -48,8 +53,13 @@ def test_true_value_lies_in_the_intervals_in_most_seeds(tiny_world: TinyWorld, l
         rows["label"] = (np.random.default_rng(seed).random(len(rows)) < rows["send_id"].map(p_true)).astype(int)
         replay = replay_target_policy(rows, model, settings, max_rows=1500, seed=seed)
         c = replay.candidates
-        truth = oracle.p_convert(c["customer_id"], c["message_id"], c["channel"].where(c["message_id"].notna(), "email"),
-                                 c["send_hour"], c["recent_sends_7d"])
+        truth = oracle.p_convert(
+            c["customer_id"],
+            c["message_id"],
+            c["channel"].where(c["message_id"].notna(), "email"),
+            c["send_hour"],
+            c["recent_sends_7d"],
+        )
         true_value = float((truth * c["target_prob"]).groupby(c["context"]).sum().mean())
         for name, r in evaluate(replay.bandit, n_boot=200, confidence=0.9, seed=seed).items():
             hits[name] += r["ci_low"] <= true_value <= r["ci_high"]

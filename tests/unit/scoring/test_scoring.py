@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.policy import CAMPAIGN_BUDGET, EXPLORE, NO_CONSENT
 from pipelines.errors import WarehouseError
+from pipelines.policy.choice import CAMPAIGN_BUDGET, EXPLORE, NO_CONSENT
 from pipelines.scoring.budget import allocate_campaign_budget
 from pipelines.scoring.decisions import decision_summary
 from pipelines.scoring.prepare import ScoringPlan, iter_shard, prepare_scoring
@@ -106,8 +106,9 @@ def test_crash_mid_write_rolls_back_and_retry_leaves_one_copy(
 
 def test_campaign_budget_holds_across_shards(tiny_world: TinyWorld, tiny_plan: ScoringPlan) -> None:
     budget = 6
-    cfg = tiny_world.cfg.model_copy(update={"policy": tiny_world.cfg.policy.model_copy(
-        update={"campaign_budget_per_run": budget, "epsilon": 0.0})})
+    cfg = tiny_world.cfg.model_copy(
+        update={"policy": tiny_world.cfg.policy.model_copy(update={"campaign_budget_per_run": budget, "epsilon": 0.0})}
+    )
     results = _run(tiny_world, tiny_plan, "budget", cfg)
     assert all(r["budget_pending"] for r in results)
     decisions = _decisions(tiny_world, "budget")

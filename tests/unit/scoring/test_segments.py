@@ -9,7 +9,7 @@ import pandas as pd
 
 from models.preprocessing import TabularPreprocessor
 from pipelines.scoring.prepare import ScoringPlan, iter_shard
-from pipelines.segments import customer_representation, segment_customers
+from pipelines.scoring.segments import customer_representation, segment_customers
 from tests.unit.scoring.conftest import CHAMPION, TinyWorld, read_table
 
 

@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 
 from models.preprocessing import TabularPreprocessor
-from pipelines import features, serving_check
 from pipelines.errors import ModelInputError
-from pipelines.registry import RegisteredModel
+from pipelines.scoring import serving_check
 from pipelines.scoring.candidates import candidate_rows
 from pipelines.scoring.prepare import ScoringPlan, iter_shard
+from pipelines.training import features
+from pipelines.training.registry import RegisteredModel
 
 CHAMPION = RegisteredModel("herald-response", "7", "models:/herald-response/7", "lightgbm")
 
@@ -33,7 +34,9 @@ def _training_like_rows(plan: ScoringPlan, cfg) -> pd.DataFrame:
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, preprocessor: TabularPreprocessor) -> None:
-    monkeypatch.setattr(serving_check, "load_scorer", lambda cfg, champion: type("S", (), {"estimator": _Estimator(preprocessor)})())
+    monkeypatch.setattr(
+        serving_check, "load_scorer", lambda cfg, champion: type("S", (), {"estimator": _Estimator(preprocessor)})()
+    )
 
 
 def test_rows_like_training_pass(tiny_world, tiny_plan, monkeypatch: pytest.MonkeyPatch) -> None:

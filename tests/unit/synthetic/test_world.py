@@ -55,7 +55,9 @@ class FakeWarehouse(Warehouse):
         self.tables: dict[str, pd.DataFrame] = {}
         self.modes: dict[str, str] = {}
 
-    def write(self, table: str, frame: pd.DataFrame, mode: str = "truncate", run_filter: Mapping[str, Any] | None = None) -> int:  # type: ignore[override]
+    def write(
+        self, table: str, frame: pd.DataFrame, mode: str = "truncate", run_filter: Mapping[str, Any] | None = None
+    ) -> int:  # type: ignore[override]
         self.tables[table] = frame.copy()
         self.modes[table] = mode
         return len(frame)
@@ -207,7 +209,9 @@ def test_propensities_follow_the_logging_policy(world: World) -> None:
     assert ((se["propensity"] > 0) & (se["propensity"] <= 1)).all()
     dates, hours = _local_dates_and_hours(world)
     assert set(hours) <= set(HOURS)
-    counts = ev.dropna(subset=["product_category"]).groupby(["customer_id", "product_category"]).size().unstack(fill_value=0)
+    counts = (
+        ev.dropna(subset=["product_category"]).groupby(["customer_id", "product_category"]).size().unstack(fill_value=0)
+    )
     counts = counts.reindex(columns=list(CATEGORIES), fill_value=0)
     top = pd.Series(np.asarray(CATEGORIES)[counts.to_numpy().argmax(axis=1)], index=counts.index)
     truth = world.oracle.message_truth.set_index("message_id")["category"]
@@ -272,7 +276,12 @@ def test_response_has_heterogeneous_uplift_and_real_interactions(world: World) -
     up = oracle.uplift(ids, m, rng.choice(CHANNELS, n), rng.choice(HOURS, n), np.zeros(n))
     assert 0.55 < (up > 0).mean() < 0.9  # a random action helps most customers and hurts some
     best = np.max(
-        [oracle.uplift(ids, np.full(n, mid), np.full(n, ch), np.full(n, h), np.zeros(n)) for mid in msgs for ch in CHANNELS for h in HOURS],
+        [
+            oracle.uplift(ids, np.full(n, mid), np.full(n, ch), np.full(n, h), np.zeros(n))
+            for mid in msgs
+            for ch in CHANNELS
+            for h in HOURS
+        ],
         axis=0,
     )
     assert 0.8 < (best > 0).mean() < 0.99  # sleeping dogs: nothing helps them
@@ -283,7 +292,9 @@ def test_response_has_heterogeneous_uplift_and_real_interactions(world: World) -
     tired = oracle.p_convert(ids, m, np.full(n, "push"), np.full(n, 18), np.full(n, 4))
     assert (tired <= fresh).all() and (tired < fresh).mean() > 0.9
     # The best message differs across customers: the category/offer interaction matters.
-    grid = np.stack([oracle.p_convert(ids, np.full(n, mid), np.full(n, "email"), np.full(n, 12), np.zeros(n)) for mid in msgs])
+    grid = np.stack(
+        [oracle.p_convert(ids, np.full(n, mid), np.full(n, "email"), np.full(n, 12), np.zeros(n)) for mid in msgs]
+    )
     assert len(set(grid.argmax(axis=0))) >= 4
     with pytest.raises(KeyError):
         oracle.p_convert(["c_999999"], ["m_0001"], ["email"], [8], [0])
@@ -294,7 +305,12 @@ def test_latents_show_through_behaviour(world: World) -> None:
     ct = world.oracle.customer_truth.set_index("customer_id")
     true_top = ct[[f"aff_{c}" for c in CATEGORIES]].to_numpy().argmax(axis=1)
     ev = world.events.dropna(subset=["product_category"])
-    counts = ev.groupby(["customer_id", "product_category"]).size().unstack(fill_value=0).reindex(columns=list(CATEGORIES), fill_value=0)
+    counts = (
+        ev.groupby(["customer_id", "product_category"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=list(CATEGORIES), fill_value=0)
+    )
     seen_top = pd.Series(counts.to_numpy().argmax(axis=1), index=counts.index)
     busy = counts.sum(axis=1) >= 10
     agree = (seen_top[busy] == pd.Series(true_top, index=ct.index).loc[seen_top[busy].index]).mean()

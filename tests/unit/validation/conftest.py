@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.config import HeraldConfig, load_config
 
-NOW = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -31,7 +31,9 @@ class CleanWorld:
         """A config with its own HERALD_HOME (reports, runs, volume baseline) over the shared warehouse."""
         return load_config(home=home, warehouse_path=self.db, assets_uri=str(self.assets), world={"size": "tiny"})
 
-    def extract(self, cfg: HeraldConfig, run_id: str, mutate: Callable[[dict[str, pd.DataFrame]], None] | None = None) -> dict[str, Any]:
+    def extract(
+        self, cfg: HeraldConfig, run_id: str, mutate: Callable[[dict[str, pd.DataFrame]], None] | None = None
+    ) -> dict[str, Any]:
         """A copy of the clean extract in ``run_id``'s folder, after ``mutate`` edited the frames in place."""
         frames = {name: frame.copy() for name, frame in self.frames.items()}
         if mutate:
@@ -42,15 +44,19 @@ class CleanWorld:
         for name, frame in frames.items():
             paths[name] = str(out / f"{name}.parquet")
             frame.to_parquet(paths[name], index=False)
-        return {**self.extracted, "run_dir": str(cfg.run_dir(run_id)), "paths": paths,
-                "rows": {n: len(f) for n, f in frames.items()}}
+        return {
+            **self.extracted,
+            "run_dir": str(cfg.run_dir(run_id)),
+            "paths": paths,
+            "rows": {n: len(f) for n, f in frames.items()},
+        }
 
 
 @pytest.fixture(scope="session")
 def clean_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CleanWorld]:
-    from pipelines.extract import extract_tables
     from pipelines.synthetic import generate_world, write_world
     from pipelines.warehouse import get_warehouse
+    from pipelines.warehouse.extract import extract_tables
 
     root = tmp_path_factory.mktemp("herald_validation")
     with pytest.MonkeyPatch.context() as mp:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pipelines.errors import DataValidationError, WarehouseError
-from pipelines.validate import last_counts_path, validate_extract
+from pipelines.validation.gate import last_counts_path, validate_extract
 
 Frames = dict[str, pd.DataFrame]
 AS_OF = pd.Timestamp("2025-06-01", tz="UTC")
@@ -33,12 +33,14 @@ class Case:
 def _set(table: str, column: str, row: int, value: object) -> Callable[[Frames, Path], None]:
     def mutate(f: Frames, _: Path) -> None:
         f[table].loc[row, column] = value
+
     return mutate
 
 
 def _copy_key(table: str, column: str) -> Callable[[Frames, Path], None]:
     def mutate(f: Frames, _: Path) -> None:
         f[table].loc[1, column] = f[table].loc[0, column]
+
     return mutate
 
 
@@ -89,39 +91,60 @@ def _missing_image(f: Frames, _: Path) -> None:
 CASES: dict[str, Case] = {
     "missing column": Case(_drop_column, fails=("events.event_type", "expect_column_to_exist")),
     "wrong type": Case(_revenue_as_text, fails=("sends.revenue", "expect_column_values_to_be_of_type", "EUR")),
-    "null key in customers": Case(_set("customers", "customer_id", 0, None),
-                                  fails=("customers.customer_id", "expect_column_values_to_not_be_null")),
-    "null key in events": Case(_set("events", "event_id", 5, None), quarantined={"events": 1}, rules=("event_id_not_null",)),
-    "duplicate key in messages": Case(_copy_key("messages", "message_id"),
-                                      fails=("messages.message_id", "expect_column_values_to_be_unique", "m_0001")),
+    "null key in customers": Case(
+        _set("customers", "customer_id", 0, None),
+        fails=("customers.customer_id", "expect_column_values_to_not_be_null"),
+    ),
+    "null key in events": Case(
+        _set("events", "event_id", 5, None), quarantined={"events": 1}, rules=("event_id_not_null",)
+    ),
+    "duplicate key in messages": Case(
+        _copy_key("messages", "message_id"),
+        fails=("messages.message_id", "expect_column_values_to_be_unique", "m_0001"),
+    ),
     "duplicate key in sends": Case(_copy_key("sends", "send_id"), quarantined={"sends": 2}, rules=("send_id_unique",)),
-    "unknown event type": Case(_set("events", "event_type", 3, "teleport"), quarantined={"events": 1},
-                               rules=("event_type_known",)),
+    "unknown event type": Case(
+        _set("events", "event_type", 3, "teleport"), quarantined={"events": 1}, rules=("event_type_known",)
+    ),
     "unknown channel": Case(_set("sends", "channel", 2, "fax"), quarantined={"sends": 1}, rules=("channel_known",)),
-    "unknown loyalty tier": Case(_set("customers", "loyalty_tier", 0, "diamond"),
-                                 fails=("customers.loyalty_tier", "expect_column_values_to_be_in_set", "diamond")),
-    "unknown offer type": Case(_set("messages", "offer_type", 0, "bogof"),
-                               fails=("messages.offer_type", "expect_column_values_to_be_in_set", "bogof")),
+    "unknown loyalty tier": Case(
+        _set("customers", "loyalty_tier", 0, "diamond"),
+        fails=("customers.loyalty_tier", "expect_column_values_to_be_in_set", "diamond"),
+    ),
+    "unknown offer type": Case(
+        _set("messages", "offer_type", 0, "bogof"),
+        fails=("messages.offer_type", "expect_column_values_to_be_in_set", "bogof"),
+    ),
     "negative amount": Case(_negative_amount, quarantined={"events": 1}, rules=("amount_non_negative",)),
     "rating out of range": Case(_set("reviews", "rating", 0, 9), quarantined={"reviews": 1}, rules=("rating_1_to_5",)),
     "future timestamp": Case(_future_send, quarantined={"sends": 1}, rules=("sent_at_not_in_future",)),
-    "send to unknown customer": Case(_set("sends", "customer_id", 0, "c_nobody"), quarantined={"sends": 1},
-                                     rules=("customer_id_references_customers",)),
-    "send of unknown message": Case(_set("sends", "message_id", 1, "m_9999"), quarantined={"sends": 1},
-                                    rules=("message_id_references_messages",)),
-    "too many rejected rows": Case(_many_unknown_events,
-                                   fails=("events", "expect_rejected_share_to_be_below", "more than 1.00%")),
+    "send to unknown customer": Case(
+        _set("sends", "customer_id", 0, "c_nobody"),
+        quarantined={"sends": 1},
+        rules=("customer_id_references_customers",),
+    ),
+    "send of unknown message": Case(
+        _set("sends", "message_id", 1, "m_9999"), quarantined={"sends": 1}, rules=("message_id_references_messages",)
+    ),
+    "too many rejected rows": Case(
+        _many_unknown_events, fails=("events", "expect_rejected_share_to_be_below", "more than 1.00%")
+    ),
     "empty table": Case(_empty_messages, fails=("messages", "expect_table_row_count_to_be_between")),
     "stale data": Case(_stale_events, fails=("events.event_ts", "expect_column_max_to_be_recent", "stale")),
-    "row count collapse": Case(_collapse_events, baseline=True,
-                               fails=("events", "expect_table_row_count_to_be_near_previous", "10%")),
-    "image does not decode": Case(_broken_image, fails=("messages.image_uri", "expect_image_uri_to_decode",
-                                                        "not_a_png.png")),
+    "row count collapse": Case(
+        _collapse_events, baseline=True, fails=("events", "expect_table_row_count_to_be_near_previous", "10%")
+    ),
+    "image does not decode": Case(
+        _broken_image, fails=("messages.image_uri", "expect_image_uri_to_decode", "not_a_png.png")
+    ),
     "image missing": Case(_missing_image, fails=("messages.image_uri", "does_not_exist.png (missing)")),
-    "blank message title": Case(_set("messages", "title", 0, "   "),
-                                fails=("messages.title", "expect_column_values_to_match_regex", "title_not_blank")),
-    "empty message body": Case(_set("messages", "body", 0, None),
-                               fails=("messages.body", "expect_column_values_to_not_be_null")),
+    "blank message title": Case(
+        _set("messages", "title", 0, "   "),
+        fails=("messages.title", "expect_column_values_to_match_regex", "title_not_blank"),
+    ),
+    "empty message body": Case(
+        _set("messages", "body", 0, None), fails=("messages.body", "expect_column_values_to_not_be_null")
+    ),
 }
 
 
@@ -167,8 +190,8 @@ def test_bad_input(name: str, clean_world, case_cfg) -> None:
 
 
 def test_missing_required_table_fails_the_extract(clean_world, tmp_path: Path) -> None:
-    from pipelines.extract import extract_tables
     from pipelines.warehouse import get_warehouse
+    from pipelines.warehouse.extract import extract_tables
 
     cfg = clean_world.config(tmp_path / "home").model_copy(update={"warehouse_path": tmp_path / "no_sends.duckdb"})
     with get_warehouse(cfg, must_exist=False) as warehouse:

@@ -8,10 +8,9 @@ import duckdb
 import mlflow
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
 from pipelines.errors import DataValidationError
-from pipelines.validate import last_counts_path, validate_extract
+from pipelines.validation.gate import last_counts_path, validate_extract
 
 
 def _unknown_type(frames: dict[str, pd.DataFrame]) -> None:
@@ -45,6 +44,7 @@ def test_logs_report_and_counts_to_mlflow(clean_world, case_cfg) -> None:
     client = connect(case_cfg)
     experiment = client.get_experiment_by_name(case_cfg.mlflow_experiment)
     run_id = client.create_run(experiment.experiment_id).info.run_id
+
     def blank_title(frames: dict[str, pd.DataFrame]) -> None:
         frames["messages"].loc[0, "title"] = ""
 

@@ -14,8 +14,12 @@ VALUE_SETS = {
     ("customers", "loyalty_tier"): LOYALTY_TIERS,
     ("messages", "offer_type"): OFFER_TYPES,
 }
-WINDOWS = {"as_of": "2025-06-01T00:00:00+00:00", "feature_cutoff": "2025-06-01T00:00:00+00:00",
-           "events_from": "2025-02-01T00:00:00+00:00", "sends_from": "2025-03-26T00:00:00+00:00"}
+WINDOWS = {
+    "as_of": "2025-06-01T00:00:00+00:00",
+    "feature_cutoff": "2025-06-01T00:00:00+00:00",
+    "events_from": "2025-02-01T00:00:00+00:00",
+    "sends_from": "2025-03-26T00:00:00+00:00",
+}
 
 
 @pytest.mark.parametrize("table", list(INPUT_TABLES))

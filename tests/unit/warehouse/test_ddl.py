@@ -12,7 +12,9 @@ DDL = Path(__file__).resolve().parents[3] / "infra" / "bigquery" / "herald.sql"
 
 
 def test_checked_in_ddl_matches_contract() -> None:
-    assert DDL.read_text() == bigquery_ddl(), "regenerate: python -m pipelines.warehouse.ddl > infra/bigquery/herald.sql"
+    assert DDL.read_text() == bigquery_ddl(), (
+        "regenerate: python -m pipelines.warehouse.ddl > infra/bigquery/herald.sql"
+    )
 
 
 def test_ddl_parses_as_bigquery() -> None:

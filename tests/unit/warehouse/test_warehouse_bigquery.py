@@ -25,7 +25,7 @@ from pipelines.warehouse.bigquery import BigQueryWarehouse, query_parameter
 from pipelines.warehouse.credentials import connection_credentials, set_credentials_provider
 from pipelines.warehouse.sql import read_query
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 Handler = Callable[[str, str, Any], tuple[int, dict[str, Any]]]
 
 
@@ -54,7 +54,9 @@ class FakeHttp:
         self.routes = routes
         self.calls: list[tuple[str, str, Any]] = []
 
-    def request(self, method: str, url: str, data: Any = None, headers: Any = None, timeout: Any = None, **_: Any) -> FakeResponse:
+    def request(
+        self, method: str, url: str, data: Any = None, headers: Any = None, timeout: Any = None, **_: Any
+    ) -> FakeResponse:
         self.calls.append((method, url, data))
         assert len(self.calls) < 50, "runaway paging in the fake transport"
         for verb, pattern, handler in self.routes:
@@ -64,7 +66,11 @@ class FakeHttp:
         raise AssertionError(f"unexpected request {method} {url}")
 
     def jobs_inserted(self) -> list[dict[str, Any]]:
-        return [json.loads(data) for method, url, data in self.calls if method == "POST" and url.split("?")[0].endswith("/jobs")]
+        return [
+            json.loads(data)
+            for method, url, data in self.calls
+            if method == "POST" and url.split("?")[0].endswith("/jobs")
+        ]
 
 
 SCHEMA = {
@@ -101,7 +107,9 @@ def page(url: str) -> dict[str, Any]:
 def query_results(method: str, url: str, data: Any) -> tuple[int, dict[str, Any]]:
     payload: dict[str, Any] = {
         "jobReference": {"projectId": "proj", "jobId": "j", "location": "EU"},
-        "jobComplete": True, "schema": SCHEMA, "totalRows": str(len(ROWS)),
+        "jobComplete": True,
+        "schema": SCHEMA,
+        "totalRows": str(len(ROWS)),
     }
     if "maxResults=0" not in url:
         payload.update(page(url))
@@ -116,13 +124,18 @@ def get_job(method: str, url: str, data: Any) -> tuple[int, dict[str, Any]]:
     job_id = url.split("?")[0].rsplit("/", 1)[-1]
     return 200, {
         "jobReference": {"projectId": "proj", "jobId": job_id, "location": "EU"},
-        "configuration": {"query": {"query": "", "destinationTable": {"projectId": "proj", "datasetId": "_anon", "tableId": "result"}}},
+        "configuration": {
+            "query": {"query": "", "destinationTable": {"projectId": "proj", "datasetId": "_anon", "tableId": "result"}}
+        },
         "status": {"state": "DONE"},
     }
 
 
 def not_found(message: str) -> Handler:
-    return lambda method, url, data: (404, {"error": {"code": 404, "message": message, "errors": [{"reason": "notFound", "message": message}]}})
+    return lambda method, url, data: (
+        404,
+        {"error": {"code": 404, "message": message, "errors": [{"reason": "notFound", "message": message}]}},
+    )
 
 
 QUERY_ROUTES: list[tuple[str, str, Handler]] = [
@@ -156,8 +169,16 @@ def test_query_sends_sql_default_dataset_and_typed_parameters() -> None:
     assert job["jobReference"]["location"] == "EU"
     assert query["parameterMode"] == "NAMED"
     assert query["queryParameters"] == [
-        {"name": "history_start", "parameterType": {"type": "TIMESTAMP"}, "parameterValue": {"value": "2024-02-15 00:00:00+00:00"}},
-        {"name": "as_of", "parameterType": {"type": "TIMESTAMP"}, "parameterValue": {"value": "2024-03-08 00:00:00+00:00"}},
+        {
+            "name": "history_start",
+            "parameterType": {"type": "TIMESTAMP"},
+            "parameterValue": {"value": "2024-02-15 00:00:00+00:00"},
+        },
+        {
+            "name": "as_of",
+            "parameterType": {"type": "TIMESTAMP"},
+            "parameterValue": {"value": "2024-03-08 00:00:00+00:00"},
+        },
     ]
     assert frame["customer_id"].tolist() == ["c1", "c2", "c3"]
     assert frame["birth_year"].dtype == "Int64" and frame["consent_email"].dtype == "boolean"
@@ -199,15 +220,30 @@ def test_missing_parameter_is_named_before_any_request() -> None:
 
 
 def test_missing_table_in_query_is_a_clear_error() -> None:
-    wh, _ = warehouse([("POST", r"/jobs\?", not_found("Not found: Table proj:herald.reviews was not found in location EU"))])
-    with pytest.raises(WarehouseError, match=r"^query extract_reviews: table reviews does not exist in BigQuery dataset proj.herald$"):
+    wh, _ = warehouse(
+        [("POST", r"/jobs\?", not_found("Not found: Table proj:herald.reviews was not found in location EU"))]
+    )
+    with pytest.raises(
+        WarehouseError, match=r"^query extract_reviews: table reviews does not exist in BigQuery dataset proj.herald$"
+    ):
         wh.query("extract_reviews", {"as_of": dt.date(2024, 3, 8)})
 
 
 def test_missing_column_in_query_is_a_clear_error() -> None:
-    bad = lambda m, u, d: (400, {"error": {"code": 400, "message": "Unrecognized name: sent_at at [4:7]", "errors": [{"reason": "invalidQuery"}]}})  # noqa: E731
+    bad = lambda m, u, d: (
+        400,
+        {
+            "error": {
+                "code": 400,
+                "message": "Unrecognized name: sent_at at [4:7]",
+                "errors": [{"reason": "invalidQuery"}],
+            }
+        },
+    )  # noqa: E731
     wh, _ = warehouse([("POST", r"/jobs\?", bad)])
-    with pytest.raises(WarehouseError, match="column sent_at is missing from table sends in BigQuery dataset proj.herald"):
+    with pytest.raises(
+        WarehouseError, match="column sent_at is missing from table sends in BigQuery dataset proj.herald"
+    ):
         wh.query("extract_sends", {"since": dt.date(2024, 3, 1), "until": dt.date(2024, 3, 8)})
 
 
@@ -220,23 +256,36 @@ def test_describe_and_list_tables() -> None:
                 {"name": "updated_at", "type": "TIMESTAMP", "mode": "NULLABLE"},
                 {"name": "score", "type": "FLOAT", "mode": "NULLABLE"},
                 {"name": "tags", "type": "STRING", "mode": "REPEATED"},
-                {"name": "ev", "type": "RECORD", "mode": "REPEATED", "fields": [
-                    {"name": "event_type", "type": "STRING"}, {"name": "amount", "type": "FLOAT64"}]},
+                {
+                    "name": "ev",
+                    "type": "RECORD",
+                    "mode": "REPEATED",
+                    "fields": [{"name": "event_type", "type": "STRING"}, {"name": "amount", "type": "FLOAT64"}],
+                },
             ]
         },
     }
-    listing = {"tables": [
-        {"tableReference": {"projectId": "proj", "datasetId": "herald", "tableId": t}, "type": "TABLE"}
-        for t in ["sends", "customers", "_staging_decisions_abc"]
-    ]}
-    wh, http = warehouse([
-        ("GET", r"/datasets/herald/tables/customers\?", lambda m, u, d: (200, table)),
-        ("GET", r"/datasets/herald/tables/reviews\?", not_found("Not found: Table proj:herald.reviews")),
-        ("GET", r"/datasets/herald/tables\?", lambda m, u, d: (200, listing)),
-    ])
+    listing = {
+        "tables": [
+            {"tableReference": {"projectId": "proj", "datasetId": "herald", "tableId": t}, "type": "TABLE"}
+            for t in ["sends", "customers", "_staging_decisions_abc"]
+        ]
+    }
+    wh, http = warehouse(
+        [
+            ("GET", r"/datasets/herald/tables/customers\?", lambda m, u, d: (200, table)),
+            ("GET", r"/datasets/herald/tables/reviews\?", not_found("Not found: Table proj:herald.reviews")),
+            ("GET", r"/datasets/herald/tables\?", lambda m, u, d: (200, listing)),
+        ]
+    )
     assert wh.describe("customers") == {
-        "customer_id": "STRING", "birth_year": "INT64", "consent_email": "BOOL", "updated_at": "TIMESTAMP",
-        "score": "FLOAT64", "tags": "ARRAY<STRING>", "ev": "ARRAY<STRUCT<event_type STRING, amount FLOAT64>>",
+        "customer_id": "STRING",
+        "birth_year": "INT64",
+        "consent_email": "BOOL",
+        "updated_at": "TIMESTAMP",
+        "score": "FLOAT64",
+        "tags": "ARRAY<STRING>",
+        "ev": "ARRAY<STRUCT<event_type STRING, amount FLOAT64>>",
     }
     assert wh.list_tables() == ["customers", "sends"]
     assert wh.has_table("sends") and not wh.has_table("reviews")
@@ -294,13 +343,19 @@ def test_truncate_loads_with_write_truncate_and_contract_types() -> None:
     assert args[1] == "proj.herald.customers"
     config = kwargs["job_config"]
     assert config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
-    assert {f.name: f.field_type for f in config.schema} == {"customer_id": "STRING", "birth_year": "INT64", "extra": "STRING"}
+    assert {f.name: f.field_type for f in config.schema} == {
+        "customer_id": "STRING",
+        "birth_year": "INT64",
+        "extra": "STRING",
+    }
 
 
 def test_replace_run_stages_then_swaps_in_one_transaction() -> None:
     client = mocked_client()
     wh = BigQueryWarehouse("proj", "herald", "EU", client=client)
-    frame = pd.DataFrame({"customer_id": ["c1", "c2"], "run_id": "r1", "decided_at": pd.Timestamp("2024-03-08", tz="UTC")})
+    frame = pd.DataFrame(
+        {"customer_id": ["c1", "c2"], "run_id": "r1", "decided_at": pd.Timestamp("2024-03-08", tz="UTC")}
+    )
     wh.write("decisions", frame, "replace_run", {"run_id": "r1", "shard": 2})
     staging = client.load_table_from_dataframe.call_args.args[1]
     assert re.fullmatch(r"proj\.herald\._staging_decisions_[0-9a-f]{32}", staging)
@@ -317,7 +372,10 @@ def test_replace_run_stages_then_swaps_in_one_transaction() -> None:
         "COMMIT TRANSACTION",
     ]
     config = client.query.call_args.kwargs["job_config"]
-    assert [(p.name, p.type_, p.value) for p in config.query_parameters] == [("run_id", "STRING", "r1"), ("shard", "INT64", 2)]
+    assert [(p.name, p.type_, p.value) for p in config.query_parameters] == [
+        ("run_id", "STRING", "r1"),
+        ("shard", "INT64", 2),
+    ]
     client.delete_table.assert_called_once_with(staging, not_found_ok=True)
 
 

@@ -14,7 +14,7 @@ from pipelines.errors import WarehouseError
 from pipelines.warehouse import Warehouse, get_warehouse
 from pipelines.warehouse.duckdb import DuckDBWarehouse
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def ts(text: str) -> pd.Timestamp:
@@ -51,7 +51,9 @@ def events() -> pd.DataFrame:
     # c3: 55 events, one per hour, to exercise the literal 50 cap of customer_event_sequences.
     base = ts("2024-03-01")
     rows += [(f"x{i:02d}", "c3", str(base + pd.Timedelta(hours=i)), "view", None, None) for i in range(55)]
-    frame = pd.DataFrame(rows, columns=["event_id", "customer_id", "event_ts", "event_type", "product_category", "amount"])
+    frame = pd.DataFrame(
+        rows, columns=["event_id", "customer_id", "event_ts", "event_type", "product_category", "amount"]
+    )
     frame["event_ts"] = pd.to_datetime(frame["event_ts"], utc=True, format="ISO8601")
     frame["device"] = "web"
     return frame
@@ -117,8 +119,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> DuckDBWarehouse:
     """Built once per module: the tests that use it only read."""
     wh = DuckDBWarehouse(tmp_path_factory.mktemp("world") / "warehouse.duckdb", must_exist=False)
     for name, frame in [
-        ("customers", customers()), ("events", events()), ("messages", messages()),
-        ("sends", sends()), ("reviews", reviews()),
+        ("customers", customers()),
+        ("events", events()),
+        ("messages", messages()),
+        ("sends", sends()),
+        ("reviews", reviews()),
     ]:
         wh.write(name, frame)
     return wh
@@ -193,7 +198,10 @@ def test_shard_customer_ids_partition_the_customers(world: DuckDBWarehouse) -> N
     assert sum(len(s) for s in shards) == 4  # disjoint
     again = set(world.query("shard_customer_ids", {"n_shards": 3, "shard": 0})["customer_id"])
     assert again == shards[0]  # deterministic
-    assert set(world.query("shard_customer_ids", {"n_shards": 1, "shard": 0})["customer_id"]) == shards[0] | shards[1] | shards[2]
+    assert (
+        set(world.query("shard_customer_ids", {"n_shards": 1, "shard": 0})["customer_id"])
+        == shards[0] | shards[1] | shards[2]
+    )
 
 
 def test_iter_query_streams_batches(world: DuckDBWarehouse) -> None:
@@ -247,7 +255,9 @@ def test_replace_run_is_idempotent_and_touches_only_its_run(path: Path) -> None:
     wh.write("decisions", decision_rows("r0", 0, ["c4"]), "replace_run", {"run_id": "r0", "shard": 0})
     # The retry of r1/shard 0 with a different answer replaces exactly its own rows.
     for _ in range(2):
-        wh.write("decisions", decision_rows("r1", 0, ["c1", "c2"], hour=12), "replace_run", {"run_id": "r1", "shard": 0})
+        wh.write(
+            "decisions", decision_rows("r1", 0, ["c1", "c2"], hour=12), "replace_run", {"run_id": "r1", "shard": 0}
+        )
     got = rows(path, "SELECT run_id, shard, customer_id, send_hour FROM herald.decisions ORDER BY ALL")
     assert got == [("r0", 0, "c4", 8), ("r1", 0, "c1", 12), ("r1", 0, "c2", 12), ("r1", 1, "c3", 8)]
     # Created from the contract: every contract column, with its type.
@@ -289,14 +299,26 @@ def test_describe_maps_types_to_bigquery(path: Path) -> None:
     wh = DuckDBWarehouse(path, must_exist=False)
     frame = pd.DataFrame(
         {
-            "s": ["a"], "i": [1], "f": [1.5], "b": [True], "d": [dt.date(2024, 1, 1)],
-            "t": [ts("2024-01-01")], "naive": [pd.Timestamp("2024-01-01")], "l": [["x", "y"]],
+            "s": ["a"],
+            "i": [1],
+            "f": [1.5],
+            "b": [True],
+            "d": [dt.date(2024, 1, 1)],
+            "t": [ts("2024-01-01")],
+            "naive": [pd.Timestamp("2024-01-01")],
+            "l": [["x", "y"]],
         }
     )
     wh.write("types", frame)
     assert wh.describe("types") == {
-        "s": "STRING", "i": "INT64", "f": "FLOAT64", "b": "BOOL", "d": "DATE",
-        "t": "TIMESTAMP", "naive": "TIMESTAMP", "l": "ARRAY<STRING>",
+        "s": "STRING",
+        "i": "INT64",
+        "f": "FLOAT64",
+        "b": "BOOL",
+        "d": "DATE",
+        "t": "TIMESTAMP",
+        "naive": "TIMESTAMP",
+        "l": "ARRAY<STRING>",
     }
     assert wh.list_tables() == ["types"]
     assert wh.has_table("types") and not wh.has_table("events")
@@ -329,7 +351,9 @@ def test_missing_table_names_table_and_dataset(path: Path) -> None:
     with pytest.raises(WarehouseError, match="table events does not exist in dataset herald"):
         wh.describe("events")
     with pytest.raises(WarehouseError, match="table events does not exist in dataset herald"):
-        wh.iter_query("extract_events", {"history_start": AS_OF, "as_of": AS_OF})  # raised at the call, not at first next()
+        wh.iter_query(
+            "extract_events", {"history_start": AS_OF, "as_of": AS_OF}
+        )  # raised at the call, not at first next()
 
 
 def test_missing_column_names_table_and_column(path: Path) -> None:
@@ -339,7 +363,9 @@ def test_missing_column_names_table_and_column(path: Path) -> None:
         wh.query("customer_event_sequences", {"as_of": AS_OF, "max_events": 5})
     wh.write("decisions", decision_rows("r1", 0, ["c1"]), "replace_run", {"run_id": "r1", "shard": 0})
     with pytest.raises(WarehouseError, match="column bogus is missing from table decisions"):
-        wh.write("decisions", decision_rows("r1", 0, ["c1"]).assign(bogus=1), "replace_run", {"run_id": "r1", "shard": 0})
+        wh.write(
+            "decisions", decision_rows("r1", 0, ["c1"]).assign(bogus=1), "replace_run", {"run_id": "r1", "shard": 0}
+        )
 
 
 def test_read_only_warehouse(world: DuckDBWarehouse) -> None:

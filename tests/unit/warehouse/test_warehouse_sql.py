@@ -15,8 +15,13 @@ QUERY_FILES = sorted(QUERIES_DIR.glob("*.sql"))
 
 def test_there_are_query_files() -> None:
     assert {p.stem for p in QUERY_FILES} >= {
-        "extract_customers", "extract_messages", "extract_events", "extract_sends",
-        "extract_reviews", "customer_event_sequences", "shard_customer_ids",
+        "extract_customers",
+        "extract_messages",
+        "extract_events",
+        "extract_sends",
+        "extract_reviews",
+        "customer_event_sequences",
+        "shard_customer_ids",
     }
 
 

@@ -1,0 +1,126 @@
+"""Compare today's customer features and predictions with the champion's references."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import HeraldConfig
+from pipelines.monitoring.drift_stats import (
+    DriftResult,
+    compute_drift,
+    embedding_components,
+    load_reference,
+    prediction_frame,
+)
+from pipelines.training import features
+from pipelines.training.registry import require_champion, served_estimator
+from pipelines.warehouse import get_warehouse
+from pipelines.warehouse.extract import load_extract
+
+log = logging.getLogger(__name__)
+
+
+def drift_against_champion(
+    cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str], as_of: datetime, mlflow_run_id: str
+) -> DriftResult:
+    """Inputs: the champion's training window vs now. Predictions: its first scoring run vs its latest."""
+    champion = require_champion(cfg)
+    reference = load_reference(cfg, champion)
+    tables = load_extract(extract_paths)
+    current = features.customer_features(
+        tables["customers"],
+        tables.get("events"),
+        tables.get("reviews"),
+        as_of,
+        cfg.region_timezones,
+        cfg.event_history_days,
+    )
+    reference_predictions = current_predictions = None
+    first = latest = pd.DataFrame()
+    with get_warehouse(cfg) as warehouse:
+        if warehouse.has_table("decisions"):
+            latest = warehouse.query("latest_decisions")
+            first = warehouse.query(
+                "reference_decisions", {"model_name": champion.name, "model_version": champion.version}
+            )
+            if len(latest) and len(first):
+                current_predictions = prediction_frame(latest)
+                reference_predictions = prediction_frame(first)
+    notes: list[str] = []
+    try:
+        estimator = served_estimator(cfg, champion)
+    except Exception as exc:  # the summary is optional; the drift check itself must still run
+        log.warning("champion could not be loaded for embeddings: %s", exc)
+        notes.append(f"embeddings skipped: champion not loadable ({exc})")
+        estimator = None
+    embeddings = champion_embeddings(
+        cfg, estimator, champion.estimator, reference, current, first, latest, tables["messages"], notes
+    )
+    return compute_drift(
+        cfg,
+        run_id,
+        reference,
+        current,
+        reference_predictions,
+        current_predictions,
+        mlflow_run_id,
+        embeddings=embeddings,
+        notes=notes,
+    )
+
+
+def champion_embeddings(
+    cfg: HeraldConfig,
+    estimator: object,
+    estimator_name: str,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    reference_decisions: pd.DataFrame,
+    current_decisions: pd.DataFrame,
+    messages: pd.DataFrame,
+    notes: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Top principal components of the champion's customer and message embeddings, when it has any.
+
+    Customers: reference vs current features. Messages: the messages the reference and the latest
+    scoring run chose, one row per sent decision, so the mix of what goes out is what is compared.
+    Baselines (LightGBM, logistic regression) expose no embeddings and are skipped.
+    """
+    k = cfg.monitoring.embedding_components
+    parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    if hasattr(estimator, "customer_embeddings"):
+        try:
+            # Same customers on both sides is not required: components are fitted on the reference.
+            ref = np.asarray(estimator.customer_embeddings(reference), dtype=np.float64)
+            cur = np.asarray(estimator.customer_embeddings(current), dtype=np.float64)
+            parts.append(embedding_components(ref, cur, k, "emb_customer"))
+        except Exception as exc:  # an optional summary must not stop the drift check itself
+            log.warning("customer embeddings failed: %s", exc)
+            notes.append(f"customer embeddings skipped: {exc}")
+    if hasattr(estimator, "message_embeddings") and len(reference_decisions) and len(current_decisions):
+        catalogue = features.message_features(messages, cfg.assets_dir)
+        sent = [
+            d[["message_id"]].dropna().merge(catalogue, on="message_id")
+            for d in (reference_decisions, current_decisions)
+        ]
+        if all(len(s) for s in sent):
+            try:
+                ref = np.asarray(estimator.message_embeddings(sent[0]), dtype=np.float64)
+                cur = np.asarray(estimator.message_embeddings(sent[1]), dtype=np.float64)
+                parts.append(embedding_components(ref, cur, k, "emb_message"))
+            except Exception as exc:  # as above
+                log.warning("message embeddings failed: %s", exc)
+                notes.append(f"message embeddings skipped: {exc}")
+    if not parts:
+        if estimator is not None and not hasattr(estimator, "customer_embeddings"):
+            notes.append(f"champion ({estimator_name}) has no embeddings to summarise")
+        return None
+    # Columns of different lengths (customers vs sent messages) are padded with NaN, which the
+    # effect sizes ignore, so one report can hold both.
+    ref = pd.concat([p[0] for p in parts], axis=1)
+    cur = pd.concat([p[1] for p in parts], axis=1)
+    return ref, cur

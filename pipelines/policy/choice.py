@@ -1,0 +1,277 @@
+"""The next-best-message policy: rules first (consent, caps, quiet hours, budgets), then the best net uplift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import HeraldConfig, PolicySettings
+
+EXPLOIT, EXPLORE, RULE = "exploit", "explore", "rule"
+# Reasons a customer gets no message; the first four are decided before any score is looked at.
+UNSUBSCRIBED, FREQUENCY_CAP, NO_CONSENT, QUIET_HOURS = "unsubscribed", "frequency_cap", "no_consent", "quiet_hours"
+NO_ACTIVE_MESSAGE, BELOW_THRESHOLD, CAMPAIGN_BUDGET = "no_active_message", "below_threshold", "campaign_budget"
+EXPLORE_HOLDOUT = "explore_holdout"
+ACTION_KEY = ("message_id", "channel", "send_hour")
+
+
+def allowed_channels(customers: pd.DataFrame, cfg: HeraldConfig) -> pd.DataFrame:
+    """Boolean frame customer × channel: consent recorded, or implied by config for that channel."""
+    allowed = pd.DataFrame(index=customers.index)
+    for channel in cfg.channels:
+        column = f"consent_{channel}"
+        if channel in cfg.implied_consent_channels:
+            allowed[channel] = True
+        elif column in customers:
+            allowed[channel] = customers[column].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        else:
+            allowed[channel] = False  # no consent column = no consent recorded
+    return allowed
+
+
+def allowed_send_hours(settings: PolicySettings) -> list[int]:
+    """Configured send hours outside the quiet hours, in order."""
+    quiet = set(settings.quiet_hours)
+    return [h for h in settings.send_hours if h not in quiet]
+
+
+def blocking_reason(
+    customers: pd.DataFrame, allowed: pd.DataFrame, settings: PolicySettings, n_active_messages: int | None = None
+) -> pd.Series:
+    """Why a customer gets nothing before any score is looked at (None = may be messaged).
+
+    Order matters only for the reported reason: the most customer-specific rule wins.
+    """
+    reason = np.full(len(customers), None, dtype=object)
+    open_ = np.ones(len(customers), dtype=bool)
+
+    def block(mask: np.ndarray, why: str) -> None:
+        hit = mask & open_
+        reason[hit] = why
+        open_[hit] = False
+
+    if "evt_unsubscribed" in customers:
+        block(customers["evt_unsubscribed"].astype("boolean").fillna(False).to_numpy(dtype=bool), UNSUBSCRIBED)
+    recent = pd.to_numeric(customers.get("recent_sends_7d", pd.Series(0, index=customers.index)), errors="coerce")
+    block((recent.fillna(0) >= settings.frequency_cap_7d).to_numpy(), FREQUENCY_CAP)
+    block(~allowed.any(axis=1).to_numpy(), NO_CONSENT)
+    if not allowed_send_hours(settings):
+        block(np.ones(len(customers), dtype=bool), QUIET_HOURS)
+    if n_active_messages == 0:
+        block(np.ones(len(customers), dtype=bool), NO_ACTIVE_MESSAGE)
+    return pd.Series(reason, index=customers.index, dtype="object")
+
+
+def net_uplift(scored: pd.DataFrame, holdout_p: pd.Series, settings: PolicySettings) -> pd.DataFrame:
+    """Add ``uplift`` (P(action) − P(hold-out)) and ``net`` (uplift − channel cost) to scored candidates."""
+    uplift, net, _, _ = _uplift_arrays(scored, holdout_p, settings)
+    return scored.assign(uplift=uplift, net=net)
+
+
+def _channel_cost(channels: pd.Series, settings: PolicySettings) -> np.ndarray:
+    """Per-row channel cost (0 for an unpriced or missing channel), looked up once per distinct channel."""
+    codes, names = pd.factorize(channels, sort=False)
+    cost = np.array([float(settings.channel_cost.get(n, 0.0)) for n in names] + [0.0], dtype=float)
+    return cost[codes]  # code −1 (missing) reads the trailing 0
+
+
+def _uplift_arrays(
+    scored: pd.DataFrame, holdout_p: pd.Series, settings: PolicySettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index]:
+    """(uplift, net, customer codes, customers in order of first appearance) of scored candidates.
+
+    The customer ids are hashed once (factorize) and the small hold-out series is aligned to
+    them, instead of mapping every candidate's id through it.
+    """
+    codes, customers = pd.factorize(scored["customer_id"], sort=False)
+    hold = holdout_p.reindex(customers).to_numpy(dtype=float)
+    uplift = scored["p_response"].to_numpy(dtype=float) - hold[codes]
+    return uplift, uplift - _channel_cost(scored["channel"], settings), codes, pd.Index(customers)
+
+
+def exploration_rate(settings: PolicySettings) -> float:
+    return float(settings.epsilon) if settings.exploration == "epsilon_greedy" else 0.0
+
+
+def choose_actions(
+    scored: pd.DataFrame, holdout_p: pd.Series, settings: PolicySettings, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Pick per customer the candidate with the best uplift net of channel cost, or nothing.
+
+    ``scored`` holds allowed candidates (customer_id, message_id, channel, send_hour, p_response);
+    ``holdout_p`` is P(response | no message) per customer_id. The K actions of a customer are its
+    candidates plus "send nothing". Epsilon-greedy: with probability ε the action is drawn uniformly
+    from the K, so the logged propensity of the chosen action a is (1 − ε)·[a = greedy] + ε/K, which
+    sums to 1 over the K actions. The result also carries ``n_actions`` and the greedy action
+    (``greedy_*``) so a later budget pass can recompute propensities.
+    """
+    scored = scored.reset_index(drop=True)
+    uplift, net, codes, customers = _uplift_arrays(scored, holdout_p, settings)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(customers))
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    # Best candidate per customer: sort by (customer, −net) and take each group's first row.
+    by_net = np.lexsort((-net, codes))
+    best = by_net[starts]
+    greedy_sends = net[best] >= settings.min_uplift
+    eps = exploration_rate(settings)
+    k = counts + 1  # + send nothing
+    explore = rng.random(len(customers)) < eps
+    pick = np.floor(rng.random(len(customers)) * k).astype(np.int64)  # uniform over K, drawn for all: stable RNG use
+    hold_p = holdout_p.reindex(customers).to_numpy(dtype=float)
+    ids = customers.to_numpy()
+
+    # Greedy action per customer, as row index into ``scored`` (−1 = send nothing).
+    greedy_row = np.where(greedy_sends, best, -1)
+    explored_row = np.where(pick < counts, order[np.minimum(starts + pick, len(order) - 1)], -1)
+    chosen = np.where(explore, explored_row, greedy_row)
+    out = _action_frame(scored, uplift, ids, chosen, hold_p)
+    out["policy"] = np.where(explore, EXPLORE, EXPLOIT)
+    reason = np.where(chosen >= 0, None, np.where(explore, EXPLORE_HOLDOUT, BELOW_THRESHOLD))
+    out["reason"] = reason.astype(object)
+    out["propensity"] = eps / k + (1.0 - eps) * (chosen == greedy_row)
+    out["n_actions"] = k
+    greedy = _action_frame(scored, uplift, ids, greedy_row, hold_p)
+    for col in ACTION_KEY:
+        out[f"greedy_{col}"] = greedy[col].to_numpy()
+    return out
+
+
+def _action_frame(
+    scored: pd.DataFrame, uplift: np.ndarray, customers: np.ndarray, rows: np.ndarray, hold_p: np.ndarray
+) -> pd.DataFrame:
+    """Actions chosen per customer from row indices into ``scored`` (−1 = send nothing)."""
+    sends = rows >= 0
+    take = np.where(sends, rows, 0)
+    empty_grid = len(scored) == 0
+
+    def col(name: str, empty: object) -> np.ndarray:
+        # Take the chosen rows first, then make them Python objects: only one value per customer is converted.
+        values = np.full(len(rows), empty, dtype=object) if empty_grid else scored[name].to_numpy()[take].astype(object)
+        return np.where(sends, values, empty)
+
+    return pd.DataFrame(
+        {
+            "customer_id": customers,
+            "message_id": col("message_id", None),
+            "channel": col("channel", None),
+            "send_hour": col("send_hour", None),
+            "p_response": np.where(
+                sends, 0.0 if empty_grid else scored["p_response"].to_numpy(dtype=float)[take], hold_p
+            ),
+            "uplift": np.where(sends, 0.0 if empty_grid else uplift[take], 0.0),
+        }
+    )
+
+
+def campaign_offers(scored: pd.DataFrame, campaign_of: pd.Series, settings: PolicySettings) -> pd.DataFrame:
+    """Each customer's best candidate per campaign that clears the threshold: what a budget pass allocates from."""
+    frame = scored[scored["net"] >= settings.min_uplift]
+    if frame.empty:
+        return frame.assign(campaign_id=pd.Series(dtype=object))
+    frame = frame.assign(campaign_id=frame["message_id"].map(campaign_of).to_numpy())
+    frame = frame.sort_values(["customer_id", "campaign_id", "net"], ascending=[True, True, False], kind="stable")
+    return frame.drop_duplicates(["customer_id", "campaign_id"]).reset_index(drop=True)
+
+
+def keep_allocatable(offers: pd.DataFrame, budget: int, n_campaigns: int) -> pd.DataFrame:
+    """Drop offers that a greedy budget allocation can never accept, so offers stay bounded by the budget.
+
+    In the greedy pass a campaign's offers, best first, are accepted at most B times and refused
+    because the customer already has a message at most (total budget) times, so only its best
+    (n_campaigns + 1)·B offers can ever be accepted; the union of every shard's best also holds the
+    global best, so truncating per shard is exact.
+    """
+    keep = (max(n_campaigns, 1) + 1) * budget
+    if offers.empty:
+        return offers
+    ranked = offers.sort_values("net", ascending=False, kind="stable")
+    return ranked.groupby("campaign_id", sort=False).head(keep).reset_index(drop=True)
+
+
+def allocate_budget(offers: pd.DataFrame, budget: int, already_used: dict[str, int] | None = None) -> pd.DataFrame:
+    """Give each campaign's at most ``budget`` sends to the highest net uplifts, one message per customer.
+
+    Greedy over all offers of the run in descending net uplift: an offer is accepted when its
+    customer has no message yet and its campaign has budget left (``already_used`` counts sends
+    made outside the allocation, i.e. explored ones). Returns the accepted offers.
+    """
+    if offers.empty:
+        return offers
+    used = dict(already_used or {})
+    ranked = offers.sort_values(["net", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    campaigns = ranked["campaign_id"].to_numpy(dtype=object)
+    customers = ranked["customer_id"].to_numpy(dtype=object)
+    remaining = {c: budget - used.get(c, 0) for c in pd.unique(campaigns)}
+    open_campaigns = sum(1 for v in remaining.values() if v > 0)
+    served: set[object] = set()
+    accepted: list[int] = []
+    for i in range(len(ranked)):
+        if open_campaigns == 0:
+            break
+        camp, cust = campaigns[i], customers[i]
+        if remaining[camp] <= 0 or cust in served:
+            continue
+        accepted.append(i)
+        served.add(cust)
+        remaining[camp] -= 1
+        if remaining[camp] == 0:
+            open_campaigns -= 1
+    return ranked.iloc[accepted].reset_index(drop=True)
+
+
+def apply_allocation(decisions: pd.DataFrame, allocated: pd.DataFrame, settings: PolicySettings) -> pd.DataFrame:
+    """Turn unconstrained decisions into budgeted ones: the allocation becomes each customer's greedy action.
+
+    Rule-blocked rows are untouched. Exploited rows take their allocated offer, or nothing with
+    reason ``campaign_budget`` when their unconstrained choice was a send (``below_threshold`` stays).
+    Explored rows keep their drawn action; their propensity is recomputed against the new greedy
+    action, so logged propensities stay those of the policy that actually ran.
+    """
+    out = decisions.copy()
+    scored = out["policy"].isin([EXPLOIT, EXPLORE]).to_numpy()
+    alloc = (
+        allocated.set_index("customer_id")
+        if len(allocated)
+        else pd.DataFrame(columns=["message_id", "channel", "send_hour", "p_response", "uplift", "holdout_p"])
+    )
+    has = out["customer_id"].isin(alloc.index).to_numpy() & scored
+    cid = out["customer_id"]
+    new_greedy = {col: cid.map(alloc[col]).where(has, None).to_numpy(dtype=object) for col in ACTION_KEY}
+    eps = exploration_rate(settings)
+    exploit = (out["policy"] == EXPLOIT).to_numpy()
+    was_send = out["message_id"].notna().to_numpy()
+    # Exploited rows: the allocated action or nothing.
+    for col in ACTION_KEY:
+        out[col] = np.where(exploit, new_greedy[col], out[col].to_numpy(dtype=object))
+    p_alloc = cid.map(alloc["p_response"]).to_numpy(dtype=float) if len(alloc) else np.full(len(out), np.nan)
+    u_alloc = cid.map(alloc["uplift"]).to_numpy(dtype=float) if len(alloc) else np.full(len(out), np.nan)
+    hold_p = out["p_response"].to_numpy(dtype=float) - out["uplift"].fillna(0).to_numpy(dtype=float)
+    out["p_response"] = np.where(exploit & has, p_alloc, np.where(exploit & ~has, hold_p, out["p_response"]))
+    out["uplift"] = np.where(exploit & has, u_alloc, np.where(exploit & ~has, 0.0, out["uplift"]))
+    reason = out["reason"].to_numpy(dtype=object).copy()
+    reason[exploit & has] = None
+    reason[exploit & ~has & was_send] = CAMPAIGN_BUDGET
+    out["reason"] = reason
+    # Propensity: (1 − ε)·[chosen = greedy] + ε/K with the budgeted greedy action.
+    k = out["n_actions"].to_numpy(dtype=float)
+    same = np.ones(len(out), dtype=bool)
+    for col in ACTION_KEY:
+        same &= _keys(out[col].to_numpy(dtype=object)) == _keys(new_greedy[col])
+    out["propensity"] = np.where(scored, eps / k + (1.0 - eps) * same, out["propensity"])
+    for col in ACTION_KEY:
+        out[f"greedy_{col}"] = np.where(scored, new_greedy[col], out[f"greedy_{col}"].to_numpy(dtype=object))
+    return out
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    """Comparable action-key values: missing → "", numbers by their integer value (8, 8.0, np.int64(8) alike)."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            out[i] = ""
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v)
+    return out

@@ -1,0 +1,257 @@
+"""Review material for a registered model: per-group metrics, modality ablation, attributions, model card."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+# Raw input columns of each modality; blanking them is how an ablation "switches a tower off".
+MODALITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": ("evt_sequence",),
+    "reviews": ("rev_text", "rev_count", "rev_mean_rating"),
+    "message_text": ("msg_title", "msg_body"),
+    "banner": ("msg_image_uri",),
+}
+EVENT_AGGREGATE_PREFIX = "evt_"
+MIN_GROUP_POSITIVES = 50  # with fewer responders a group's AUC is too noisy to judge a model by
+
+
+@dataclass
+class Review:
+    """Everything a reviewer reads next to the metrics: groups, ablations, attributions, card."""
+
+    group_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    max_group_auc_gap: float = 0.0
+    ablation_auc: dict[str, float] = field(default_factory=dict)
+    attributions: dict[str, float] = field(default_factory=dict)
+    # Deep models only: integrated gradients per modality (models/attribution.py), on a smaller sample.
+    modality_attributions: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def group_metrics(rows: pd.DataFrame, p: np.ndarray, groups: list[str]) -> tuple[dict[str, Any], float]:
+    """AUC, mean prediction and response rate per protected group; the largest AUC gap between groups."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    gaps: list[float] = []
+    for column in groups:
+        if column not in rows:
+            continue
+        values = rows[column].astype("object").where(rows[column].notna(), "unknown")
+        per: dict[str, dict[str, float]] = {}
+        for value, idx in values.groupby(values).groups.items():
+            y = rows.loc[idx, "label"].to_numpy()
+            pv = p[rows.index.get_indexer(idx)]
+            enough = min(y.sum(), len(y) - y.sum()) >= MIN_GROUP_POSITIVES
+            auc = float(roc_auc_score(y, pv)) if enough else float("nan")
+            per[str(value)] = {
+                "n": float(len(idx)),
+                "auc": auc,
+                "mean_prediction": float(pv.mean()),
+                "response_rate": float(y.mean()),
+            }
+        aucs = [m["auc"] for m in per.values() if np.isfinite(m["auc"])]
+        if len(aucs) >= 2:
+            gaps.append(max(aucs) - min(aucs))
+        out[column] = per
+    return out, max(gaps, default=0.0)
+
+
+def ablation(estimator: Any, rows: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+    """Test AUC with each modality's raw inputs blanked, next to the full model's."""
+    result = {"full": float(roc_auc_score(y, estimator.predict_proba(rows)))}
+    schema = set(estimator.input_schema())
+    evt_aggregates = tuple(c for c in rows.columns if c.startswith(EVENT_AGGREGATE_PREFIX) and c != "evt_sequence")
+    groups = {**MODALITY_COLUMNS, "event_aggregates": evt_aggregates}
+    for name, columns in groups.items():
+        used = [c for c in columns if c in schema]
+        if not used:
+            continue
+        blanked = rows.copy()
+        for column in used:
+            blanked[column] = None if blanked[column].dtype == object else np.nan
+        result[name] = float(roc_auc_score(y, estimator.predict_proba(blanked)))
+    return result
+
+
+def permutation_attributions(
+    estimator: Any, rows: pd.DataFrame, y: np.ndarray, top: int = 15, seed: int = 7
+) -> dict[str, float]:
+    """AUC lost when one input column is shuffled across rows (model-agnostic attribution)."""
+    rng = np.random.default_rng(seed)
+    base = float(roc_auc_score(y, estimator.predict_proba(rows)))
+    drops: dict[str, float] = {}
+    for column in estimator.input_schema():
+        if column not in rows:
+            continue
+        shuffled = rows.copy()
+        shuffled[column] = rng.permutation(shuffled[column].to_numpy())
+        drops[column] = base - float(roc_auc_score(y, estimator.predict_proba(shuffled)))
+    return dict(sorted(drops.items(), key=lambda kv: -kv[1])[:top])
+
+
+def review_model(
+    estimator: Any, test: pd.DataFrame, groups: list[str], sample_rows: int = 8000, gradient_rows: int = 1000
+) -> Review:
+    """Group metrics on the whole test split; ablation and attributions on a sample (they predict many times)."""
+    test = test.reset_index(drop=True)
+    per_group, gap = group_metrics(test, estimator.predict_proba(test), groups)
+    sample = test.sample(min(sample_rows, len(test)), random_state=7).reset_index(drop=True)
+    y = sample["label"].to_numpy()
+    if len(np.unique(y)) < 2:
+        return Review(per_group, gap)
+    gradients = (
+        estimator.modality_attributions(sample.head(gradient_rows))
+        if hasattr(estimator, "modality_attributions")
+        else {}
+    )
+    return Review(
+        per_group, gap, ablation(estimator, sample, y), permutation_attributions(estimator, sample, y), gradients
+    )
+
+
+def model_card(
+    *,
+    name: str,
+    version: str,
+    estimator: str,
+    window: dict[str, str],
+    schema: dict[str, str],
+    excluded: list[str],
+    metrics: dict[str, dict[str, float]],
+    champion: dict[str, Any] | None,
+    review: Review,
+    validation: str,
+    policy_value: dict[str, Any] | None = None,
+) -> str:
+    """The model card in Markdown: also set as the registered version's description."""
+    lines = [
+        f"# {name} v{version} — {estimator}",
+        "",
+        "**Intended use.** Estimate P(converted | customer, message, channel, send hour) and, against the "
+        "hold-out, the uplift of each candidate, for Herald's daily next-best-message scoring. Not for "
+        "credit, pricing or any decision outside marketing contact.",
+        "",
+        f"**Data window.** Features as of {window.get('feature_cutoff', '?')}; labels from sends up to "
+        f"{window.get('as_of', '?')}; time split (train oldest, test newest). Data validation: {validation}.",
+        "",
+        f"**Inputs.** {len(schema)} raw columns: " + ", ".join(sorted(schema)) + ".",
+        "",
+        f"**Excluded protected attributes.** {', '.join(excluded) or 'none'} (used only for fairness review).",
+        "",
+        "## Test metrics",
+        "",
+        "| model | AUC | PR-AUC | log loss | Brier | ECE |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model, m in metrics.items():
+        lines.append(
+            f"| {model} | {m.get('test_auc', float('nan')):.4f} | {m.get('test_pr_auc', float('nan')):.4f} | "
+            f"{m.get('test_log_loss', float('nan')):.4f} | {m.get('test_brier', float('nan')):.4f} | "
+            f"{m.get('test_ece', float('nan')):.4f} |"
+        )
+    lines += ["", "## Against the current champion", ""]
+    if champion:
+        lines.append(
+            f"Champion v{champion.get('version')}: test AUC {champion.get('auc', float('nan')):.4f} on the same split."
+        )
+    else:
+        lines.append("No champion when this version was gated: it could become the first one.")
+    if policy_value:
+        lines += ["", "## Policy value (off-policy, test split)", ""]
+        lines += [f"- {k}: {v}" for k, v in policy_value.items()]
+    lines += [
+        "",
+        "## Fairness (test split, per group)",
+        "",
+        f"Largest AUC gap between groups: {review.max_group_auc_gap:.4f}.",
+        "",
+    ]
+    for column, per in review.group_metrics.items():
+        cells = "; ".join(
+            f"{g}: n={int(m['n'])}, AUC={m['auc']:.3f}, mean p={m['mean_prediction']:.4f}, "
+            f"rate={m['response_rate']:.4f}"
+            for g, m in per.items()
+        )
+        lines.append(f"- **{column}** — {cells}")
+    if review.ablation_auc:
+        lines += ["", "## Modality ablation (test AUC with the modality's inputs blanked)", ""]
+        lines += [f"- {k}: {v:.4f}" for k, v in review.ablation_auc.items()]
+    if review.attributions:
+        lines += ["", "## Attributions (AUC lost when the column is shuffled)", ""]
+        lines += [f"- {k}: {v:+.4f}" for k, v in review.attributions.items()]
+    if review.modality_attributions:
+        ig = review.modality_attributions
+        lines += [
+            "",
+            f"## Integrated gradients by modality ({ig['rows']} test rows, logit units)",
+            "",
+            "Contribution of each modality to the logit relative to all modalities blank; "
+            f"worst completeness error {ig['max_completeness_error']:.1e}.",
+            "",
+            "| modality | mean abs | mean |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {v:.4f} | {ig['mean'][k]:+.4f} |"
+            for k, v in sorted(ig["mean_abs"].items(), key=lambda kv: -kv[1])
+        ]
+    lines += [
+        "",
+        "## Known limits",
+        "",
+        "- Trained on logged sends of one logging policy; actions it rarely took are estimated with little data.",
+        "- Labels are conversions within the 7-day attribution window; later effects are not seen.",
+        f"- Group AUCs for groups with under {MIN_GROUP_POSITIVES} responders (or non-responders) are not computed.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(text: str, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "model_card.md"
+    path.write_text(text)
+    return path
+
+
+def save_group_plot(review: Review, out_dir: Path) -> Path:
+    """Bar charts of AUC and mean prediction vs response rate per protected group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = list(review.group_metrics)
+    fig, axes = plt.subplots(1, max(len(columns), 1), figsize=(5 * max(len(columns), 1), 3.8), squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        per = review.group_metrics[column]
+        names = list(per)
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, [per[n]["mean_prediction"] for n in names], 0.4, label="mean predicted")
+        ax.bar(x + 0.2, [per[n]["response_rate"] for n in names], 0.4, label="observed rate")
+        for i, n in enumerate(names):
+            if np.isfinite(per[n]["auc"]):
+                ax.annotate(
+                    f"AUC {per[n]['auc']:.2f}",
+                    (i, max(per[n]["mean_prediction"], per[n]["response_rate"])),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+        ax.set_xticks(x, names, rotation=30, fontsize=8)
+        ax.set_title(column)
+        ax.legend(fontsize=7)
+    fig.suptitle("Per-group calibration and AUC (test split)")
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "per_group_metrics.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

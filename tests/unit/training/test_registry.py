@@ -1,0 +1,93 @@
+"""Champion/challenger in a real MLflow registry: the first good model is promoted, a worse one refused."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.baselines import LogisticResponse
+from models.preprocessing import TabularPreprocessor
+from models.pyfunc import save_estimator
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "message_id": np.where(rng.random(n) < 0.1, None, "m1"),
+            "channel": rng.choice(["email", "push"], n),
+            "signal": signal,
+            "gender": rng.choice(["F", "M"], n),
+            "label": (rng.random(n) < 1 / (1 + np.exp(-(2 * signal - 2)))).astype(int),
+        }
+    )
+
+
+def _estimator(train: pd.DataFrame, path: Path, shuffle_labels: bool) -> str:
+    frame = (
+        train.assign(label=np.random.default_rng(1).permutation(train["label"].to_numpy())) if shuffle_labels else train
+    )
+    estimator = LogisticResponse(TabularPreprocessor.fit(frame, exclude=["gender"])).fit(frame)
+    return str(save_estimator(estimator, path))
+
+
+def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HERALD_HOME", str(tmp_path))
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.config import load_config
+    from pipelines.tracking import dag_run
+    from pipelines.training.registry import gate_challenger, register_challenger
+    from pipelines.warehouse import get_warehouse
+
+    cfg = load_config()
+    with get_warehouse(cfg, must_exist=False) as warehouse:  # the warehouse exists before any training run
+        warehouse.write("customers", pd.DataFrame({"customer_id": ["c0"]}))
+    train, test = _rows(3000, 0), _rows(2000, 1)
+    good = _estimator(train, tmp_path / "good.joblib", shuffle_labels=False)
+    bad = _estimator(train, tmp_path / "bad.joblib", shuffle_labels=True)
+
+    first = register_challenger(cfg, dag_run(cfg, "herald_training", "run-1"), good, "logreg", test)
+    retried = register_challenger(cfg, dag_run(cfg, "herald_training", "run-1"), good, "logreg", test)
+    assert retried == first  # a retried register task reuses the run's version instead of adding one
+    promoted = gate_challenger(cfg, "run-1", first, test, baseline_aucs={})
+    assert promoted.promoted, promoted.reasons
+
+    second = register_challenger(cfg, dag_run(cfg, "herald_training", "run-2"), bad, "logreg", test)
+    refused = gate_challenger(cfg, "run-2", second, test, baseline_aucs={})
+    assert not refused.promoted
+    assert any("champion v1" in reason for reason in refused.reasons)
+
+    client = MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
+    assert str(client.get_model_version_by_alias(cfg.model_name, "champion").version) == first.version
+    assert str(client.get_model_version_by_alias(cfg.model_name, "challenger").version) == second.version
+    assert client.get_model_version(cfg.model_name, second.version).tags["gate.promoted"] == "False"
+    assert len(client.search_model_versions(f"name = '{cfg.model_name}'")) == 2
+    with get_warehouse(cfg) as warehouse:
+        history = warehouse.query("model_promotions_history")
+    assert history["promoted"].tolist() == [True, False]
+    assert history["reason"].str.len().gt(0).all()
+
+    # "Which model served on date D": from the promotions table, by the CLI as well.
+    from datetime import datetime
+
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from pipelines.training.registry import champion_at
+
+    assert champion_at(cfg, datetime.now(UTC))["version"] == first.version
+    assert champion_at(cfg, datetime(2001, 1, 1, tzinfo=UTC)) is None
+    said = CliRunner().invoke(app, ["champion"])
+    assert said.exit_code == 0 and f"version {first.version}," in said.output, said.output
+    assert CliRunner().invoke(app, ["champion", "--at", "2001-01-01"]).exit_code == 1
