@@ -12,7 +12,7 @@ export HERALD_HOME ?= $(CURDIR)/.herald
 HERALD_BENCH_HOME ?= $(CURDIR)/.herald-bench
 SECTION ?= all
 
-.PHONY: install demo test test-fast bench clean ui-mlflow ui-airflow
+.PHONY: install demo test test-fast lint bench clean ui-mlflow ui-airflow
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/herald demo
 
-test: install
+# ruff keeps the tree clean: a lint or format violation fails `make test` (and so CI).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install lint
 	$(PY) -m pytest
 
 test-fast: install

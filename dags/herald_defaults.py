@@ -61,7 +61,14 @@ def airflow_gcp_credentials(conn_id: str) -> tuple[Any, str | None]:
     return credentials, project or None
 
 
-def herald_step(fn: F) -> F:
+def use_airflow_credentials() -> None:
+    """Make BigQuery take its credentials from the Airflow connection named in config (google_cloud_default)."""
+    from pipelines.warehouse.credentials import set_credentials_provider
+
+    set_credentials_provider(airflow_gcp_credentials)
+
+
+def fail_without_retry(fn: F) -> F:
     """Fail the task at once, without retries, when the error is one a person must fix.
 
     Bad data, bad config or a missing model will not heal by retrying; anything else (a flaky
@@ -73,14 +80,24 @@ def herald_step(fn: F) -> F:
         from airflow.sdk.exceptions import AirflowFailException
 
         from pipelines.errors import HeraldError
-        from pipelines.warehouse.credentials import set_credentials_provider
 
-        # BigQuery credentials come from the Airflow connection named in config (google_cloud_default).
-        set_credentials_provider(airflow_gcp_credentials)
         try:
             return fn(*args, **kwargs)
         except HeraldError as exc:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def herald_step(fn: F) -> F:
+    """Every Herald task: BigQuery credentials from Airflow (``use_airflow_credentials``), then
+    ``fail_without_retry`` on errors a person must fix."""
+    guarded = fail_without_retry(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        use_airflow_credentials()
+        return guarded(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

@@ -48,13 +48,6 @@ def alert(
     return message.to_dict() if message else None
 
 
-def send_without_airflow(message: dict[str, str] | None) -> list[str]:
-    """Deliver through AlertSettings directly (CLI and probes that run the flow outside Airflow)."""
-    from pipelines.monitoring.alerts import Alert, send_alert
-
-    return send_alert(load_config(), Alert(**message)) if message else []
-
-
 def should_retrain(dag_run_id: str) -> dict[str, Any]:
     from pipelines.monitoring.retrain import decide_retrain
 

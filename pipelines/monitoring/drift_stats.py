@@ -333,7 +333,3 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
-
-
-def summarize_values(values: dict[str, float]) -> dict[str, float]:
-    return {k: float(np.round(v, 4)) for k, v in values.items()}

@@ -115,14 +115,6 @@ def one_hot(choice: np.ndarray, n_actions: int) -> np.ndarray:
     return probs
 
 
-def fixed_policies(actions: list[Action], n_rows: int) -> dict[str, np.ndarray]:
-    """Every fixed arm, plus the uniformly random policy, as action probabilities."""
-    k = len(actions)
-    out = {a.name: one_hot(np.full(n_rows, i), k) for i, a in enumerate(actions)}
-    out["random"] = np.full((n_rows, k), 1.0 / k)
-    return out
-
-
 # ---- uplift / Qini curves ---------------------------------------------------------------
 def qini_curve(
     score: np.ndarray, treated: np.ndarray, control: np.ndarray, y: np.ndarray, points: int = 50

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models.preprocessing import AUXILIARY_OUTCOMES
-from pipelines.warehouse.contract import EVENT_TYPES, HOLDOUT_CHANNEL, INPUT_TABLES
+from pipelines.warehouse.contract import EVENT_TYPES, HOLDOUT_CHANNEL
 
 # Columns of customers that are not profile features (keys, audit, raw protected inputs).
 CUSTOMER_NON_FEATURES = ("signup_date", "birth_year", "updated_at")
@@ -319,7 +319,3 @@ def recent_sends_as_of(sends: pd.DataFrame, as_of: datetime) -> pd.Series:
     start = pd.Timestamp(as_of) - pd.Timedelta(days=7)
     recent = sd[(ts >= start) & (ts < pd.Timestamp(as_of))]
     return recent.groupby("customer_id").size().rename("recent_sends_7d")
-
-
-def contract_columns(table: str) -> list[str]:
-    return INPUT_TABLES[table].column_names

@@ -12,7 +12,6 @@ import functools
 import json
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -169,8 +168,3 @@ def _exception_message(info: dict[str, Any]) -> str:
         if isinstance(value, dict) and value.get("exception_message"):
             return str(value["exception_message"])[:200]
     return "unknown error"
-
-
-def suites_dir() -> Path:
-    """Where the reviewed suites live."""
-    return SUITES_DIR
