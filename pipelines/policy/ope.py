@@ -68,7 +68,7 @@ class LoggedBandit:
         return self.target_propensity / self.logging_propensity
 
     def effective_sample_size(self) -> float:
-        """Kish's effective sample size (Σw)²/Σw² of the importance weights: how many logged rows the estimate is worth."""
+        """Kish's effective sample size (Σw)²/Σw² of the weights: how many logged rows the estimate is worth."""
         return kish_ess(self.weights)
 
 

@@ -14,9 +14,18 @@ import pandas as pd
 
 from pipelines.config import PolicySettings
 from pipelines.policy.choice import allowed_send_hours, channel_costs, exploration_rate, greedy_choice
-from pipelines.policy.ope import HEADLINE, MIN_ESS_TO_ESTIMATE, LoggedBandit, PredictFn, bootstrap_ci, evaluate, on_policy_value
+from pipelines.policy.ope import (
+    HEADLINE,
+    MIN_ESS_TO_ESTIMATE,
+    LoggedBandit,
+    PredictFn,
+    bootstrap_ci,
+    evaluate,
+    not_computed,
+    on_policy_value,
+    tune_shrinkage,
+)
 from pipelines.policy.ope import estimate as point_estimate
-from pipelines.policy.ope import not_computed, tune_shrinkage
 from pipelines.policy.propensity import split_valid
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 
@@ -50,8 +59,8 @@ def replay_target_policy(
     """Score every allowed action of each logged context and derive the target policy's probabilities.
 
     Candidates per context are the messages seen in the log that were active that day × the
-    context's consented logged channels × allowed send hours, plus sending nothing, as in scoring. The greedy action is the
-    best uplift net of channel cost if it clears the threshold, else nothing; exploration spreads
+    context's consented logged channels × allowed send hours, plus sending nothing, as in scoring. The greedy action is
+    the best uplift net of channel cost if it clears the threshold, else nothing; exploration spreads
     ε over the K actions, as the deployed policy does.
     """
     rows, rejected, check = split_valid(test_rows)
