@@ -76,7 +76,7 @@ def policy_values(cfg: HeraldConfig, plan: Any, scorer: Any, oracle: Any) -> dic
     Customers blocked by rules get nothing under every policy, so they would add the same term to
     each value and are left out. ε-greedy is valued by its exact expectation, not one random draw.
     """
-    from pipelines.policy.choice import allowed_channels, blocking_reason, exploration_rate
+    from pipelines.policy.choice import allowed_channels, blocking_reason, exploration_rate, greedy_choice
     from pipelines.scoring.candidates import candidate_rows, holdout_rows
     from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, iter_shard
     from pipelines.training import features
@@ -107,12 +107,16 @@ def policy_values(cfg: HeraldConfig, plan: Any, scorer: Any, oracle: Any) -> dic
             by = grid["customer_id"]
             q_hold = by.map(pd.Series(grid["q"].to_numpy()[hold], index=by[hold])).to_numpy()
             t_hold = by.map(pd.Series(grid["truth"].to_numpy()[hold], index=by[hold])).to_numpy()
-            model_net = np.where(hold, -np.inf, grid["q"].to_numpy() - q_hold - cost)
             true_net = np.where(hold, 0.0, grid["truth"].to_numpy() - t_hold - cost)
-            greedy_idx = pd.Series(model_net).groupby(by.to_numpy()).idxmax()
-            greedy_net = model_net[greedy_idx.to_numpy()]
-            hold_idx = pd.Series(np.flatnonzero(hold), index=by[hold].to_numpy()).reindex(greedy_idx.index).to_numpy()
-            chosen = np.where(greedy_net >= cfg.policy.min_uplift, greedy_idx.to_numpy(), hold_idx)
+            codes, customers = pd.factorize(by, sort=False)
+            sends = np.flatnonzero(~hold)
+            best = greedy_choice(
+                grid["q"].to_numpy()[sends] - q_hold[sends], cost[sends], codes[sends], cfg.policy.min_uplift
+            )
+            best = np.r_[best, np.full(len(customers) - len(best), -1, dtype=np.int64)]
+            greedy_idx = pd.Series(np.arange(len(customers)), index=customers)
+            hold_idx = pd.Series(np.flatnonzero(hold), index=by[hold].to_numpy()).reindex(customers).to_numpy()
+            chosen = np.where(best >= 0, sends[np.maximum(best, 0)], hold_idx)
             oracle_idx = pd.Series(true_net).groupby(by.to_numpy()).idxmax().reindex(greedy_idx.index).to_numpy()
             truth = grid["truth"].to_numpy()
             mean_truth = pd.Series(truth).groupby(by.to_numpy()).mean().reindex(greedy_idx.index).to_numpy()
@@ -139,7 +143,13 @@ def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: An
     replay = replay_target_policy(test, scorer, cfg.policy, max_rows=cfg.policy.ope_max_rows, seed=0)
     c = replay.candidates
     true_value = float((_true_p(oracle, c) * c["target_prob"]).groupby(c["context"]).sum().mean())
-    estimates = evaluate(replay.bandit, cfg.policy.ope_bootstrap, cfg.policy.ope_confidence, seed=0)
+    estimates = evaluate(
+        replay.bandit,
+        cfg.policy.ope_bootstrap,
+        cfg.policy.ope_confidence,
+        seed=0,
+        min_ess=cfg.policy.ope_min_effective_sample_size,
+    )
     out: dict[str, Any] = {name: {**r, "true_value": true_value} for name, r in estimates.items()}
     out["logging"] = on_policy_value(replay.bandit.reward, cfg.policy.ope_bootstrap, cfg.policy.ope_confidence)
     out["n_rows"] = int(len(replay.bandit.reward))

@@ -61,6 +61,12 @@ class PolicySettings(BaseModel):
     ope_max_rows: int = 4000
     ope_bootstrap: int = 200
     ope_confidence: float = 0.9
+    # An off-policy estimate whose importance weights are worth fewer logged rows than this (Kish's
+    # effective sample size) is reported but marked unreliable, and the gate takes it as no evidence.
+    ope_min_effective_sample_size: float = 100.0
+    # Gate on the reliable headline estimate (DR with optimistic shrinkage): refuse a challenger whose
+    # policy is shown worse than the logging policy (upper end of the improvement interval below 0).
+    ope_block_when_worse: bool = True
 
 
 class MonitoringSettings(BaseModel):
@@ -83,6 +89,12 @@ class MonitoringSettings(BaseModel):
     drift_min_votes: int = 2
     # Columns with fewer non-null values than this on either side are not judged (noise only).
     drift_min_rows: int = 30
+    # Drift tests (pipelines/monitoring/drift_tests.py): family-wise false-alarm level of one report
+    # (Holm over every column's distribution and missing-share tests), permutations for small samples,
+    # and the smallest effect (KS distance or total variation) that counts once a test is significant.
+    drift_alpha: float = 0.05
+    drift_permutations: int = 999
+    drift_min_effect: float = 0.0
     # Principal components that summarise the deep model's customer/message embeddings.
     embedding_components: int = 3
     # Realised performance: decisions of the last lookback days whose outcomes had time to arrive.
@@ -232,6 +244,9 @@ class HeraldConfig(BaseSettings):
     promotion_margin: float = 0.0
     promotion_max_ece: float = 0.05
     promotion_max_group_auc_gap: float = 0.15
+    # When a protected group's AUC cannot be computed (group under the minimum size, or one class):
+    # "block" refuses promotion; "waive" lets the other rules decide and records a waiver on the version.
+    promotion_fairness_not_computed: Literal["block", "waive"] = "waive"
 
     world: WorldSettings = Field(default_factory=WorldSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)

@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import HeraldConfig
+from pipelines.monitoring.drift_report import compute_drift
 from pipelines.monitoring.drift_stats import (
     DriftResult,
-    compute_drift,
     embedding_components,
     load_reference,
     prediction_frame,
 )
 from pipelines.training import features
-from pipelines.training.registry import require_champion, served_estimator
+from pipelines.tracking import connect
+from pipelines.training.registry import RegisteredModel, require_champion, served_estimator
 from pipelines.warehouse import get_warehouse
 from pipelines.warehouse.extract import load_extract
 
@@ -70,7 +71,31 @@ def drift_against_champion(
         mlflow_run_id,
         embeddings=embeddings,
         notes=notes,
+        windows=drift_windows(cfg, champion, as_of),
     )
+
+
+def drift_windows(cfg: HeraldConfig, champion: RegisteredModel, as_of: datetime) -> dict[str, str]:
+    """Names of the compared windows: customer features as of the champion's feature cutoff vs as of now.
+
+    Both are named by their instant alone, so the same instant on both sides (monitoring right after
+    training) is recognised and refused by ``compute_drift`` instead of compared with itself.
+    """
+    tags = connect(cfg).get_model_version(champion.name, champion.version).tags
+    cutoff = tags.get("feature_cutoff")
+    return {
+        "reference": f"customer features as of {_instant(cutoff) if cutoff else 'the champion training cutoff'}",
+        "current": f"customer features as of {_instant(as_of)}",
+        "reference_source": f"stored with {champion.name} v{champion.version} ({champion.estimator})",
+        "reference_predictions": f"first scoring run of {champion.name} v{champion.version}",
+        "current_predictions": "latest scoring run",
+    }
+
+
+def _instant(value: object) -> str:
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.isoformat()
 
 
 def champion_embeddings(

@@ -1,9 +1,8 @@
-"""Drift of the model's inputs and outputs between the champion's training window and today (Evidently)."""
+"""Drift inputs: the reference stored with the champion, feature sources, Evidently effect sizes for the report."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -13,8 +12,6 @@ import pandas as pd
 from pipelines.config import HeraldConfig, MonitoringSettings
 from pipelines.tracking import connect
 from pipelines.training.registry import RegisteredModel
-from pipelines.warehouse import get_warehouse
-from pipelines.warehouse.contract import MONITORING_METRICS
 
 REFERENCE_ARTIFACTS = "reference"
 # Identifiers, free text and raw dates are not distributions worth comparing.
@@ -58,6 +55,8 @@ def features_of(source: str, features: list[str]) -> list[str]:
 
 @dataclass
 class DriftResult:
+    """One drift comparison: what drifted, the evidence, the windows compared and where the report is."""
+
     report_path: str
     drifted_share: float
     drifted_features: list[str]
@@ -72,6 +71,13 @@ class DriftResult:
     prediction_report_path: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # What was compared: window names (e.g. "training features as of …") and their row counts.
+    windows: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    # Every test, most drifted first (pipelines/monitoring/drift_tests.py ColumnTest as dicts).
+    ranked: list[dict[str, object]] = field(default_factory=list)
+    # Why nothing was compared (identical windows), else None.
+    skipped: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -105,8 +111,9 @@ def load_reference(cfg: HeraldConfig, champion: RegisteredModel) -> pd.DataFrame
 
 
 def drift_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
+    """Shared columns worth comparing; a column NULL on one side only stays in (that is drift)."""
     shared = [c for c in reference.columns if c in current.columns and c not in NOT_DRIFT_FEATURES]
-    return [c for c in shared if reference[c].notna().any() and current[c].notna().any()]
+    return [c for c in shared if reference[c].notna().any() or current[c].notna().any()]
 
 
 def methods_for(settings: MonitoringSettings, numeric: bool) -> dict[str, float]:
@@ -184,139 +191,6 @@ def prediction_frame(decisions: pd.DataFrame) -> pd.DataFrame:
             "message_id": decisions["message_id"].astype("object").fillna("none"),
         }
     ).reset_index(drop=True)
-
-
-def compute_drift(
-    cfg: HeraldConfig,
-    run_id: str,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    reference_predictions: pd.DataFrame | None,
-    current_predictions: pd.DataFrame | None,
-    mlflow_run_id: str | None = None,
-    embeddings: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-    notes: list[str] | None = None,
-) -> DriftResult:
-    """Per-feature and prediction drift by effect sizes; HTML reports, MLflow, monitoring_metrics rows.
-
-    ``embeddings`` are extra (reference, current) columns, e.g. principal components of the deep
-    model's embeddings; ``*_predictions`` are frames from :func:`prediction_frame`.
-    """
-    settings = cfg.monitoring
-    notes = list(notes or [])
-    columns = drift_columns(reference, current)
-    thin = [c for c in columns if min(reference[c].notna().sum(), current[c].notna().sum()) < settings.drift_min_rows]
-    if thin:
-        notes.append(f"not judged, fewer than {settings.drift_min_rows} values: {', '.join(thin)}")
-    columns = [c for c in columns if c not in thin]
-    ref, cur = reference[columns].reset_index(drop=True), current[columns].reset_index(drop=True)
-    if embeddings is not None:
-        # Embedding components have their own row counts only when the populations differ in size.
-        ref = pd.concat([ref, embeddings[0].reset_index(drop=True)], axis=1)
-        cur = pd.concat([cur, embeddings[1].reset_index(drop=True)], axis=1)
-    inputs = effect_sizes(settings, ref, cur)
-    report_dir = cfg.reports_dir / "drift"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    report_path = report_dir / f"{_safe(run_id)}.html"
-    inputs.snapshot.save_html(str(report_path))
-
-    outputs: EffectSizes | None = None
-    prediction_report = None
-    if (
-        reference_predictions is not None
-        and current_predictions is not None
-        and len(current_predictions)
-        and len(reference_predictions)
-    ):
-        outputs = effect_sizes(settings, reference_predictions, current_predictions)
-        prediction_report = report_dir / f"{_safe(run_id)}_predictions.html"
-        outputs.snapshot.save_html(str(prediction_report))
-    else:
-        notes.append("no prediction drift: the champion has no scoring run to compare yet")
-
-    primary = settings.drift_method
-    features = list(inputs.values)
-    share = len(inputs.drifted) / max(len(features), 1)
-    rows = _metric_rows("data_drift", inputs, settings)
-    rows.append(
-        {
-            "kind": "data_drift",
-            "subject": "all_features",
-            "metric": "drifted_share",
-            "value": share,
-            "threshold": settings.drift_share_threshold,
-            "breached": share > settings.drift_share_threshold,
-        }
-    )
-    if outputs is not None:
-        rows += _metric_rows("prediction_drift", outputs, settings)
-    table = pd.DataFrame(rows).assign(run_id=run_id, computed_at=pd.Timestamp(datetime.now(UTC)))
-    table = table[MONITORING_METRICS.column_names]
-    with get_warehouse(cfg) as warehouse:
-        written = 0
-        for kind in ("data_drift", "prediction_drift"):
-            # Each kind replaces only its own rows of this run: performance and fairness write beside it.
-            part = table[table["kind"] == kind]
-            written += warehouse.write(
-                "monitoring_metrics", part, mode="replace_run", run_filter={"run_id": run_id, "kind": kind}
-            )
-    drifted_predictions = outputs.drifted if outputs is not None else []
-    prediction_drift = outputs.values["p_response"].get(primary) if outputs is not None else None
-    breached = bool(inputs.drifted or drifted_predictions or share > settings.drift_share_threshold)
-    if mlflow_run_id:
-        connect(cfg)
-        with mlflow.start_run(run_id=mlflow_run_id):
-            mlflow.log_artifact(str(report_path), "drift")
-            if prediction_report is not None:
-                mlflow.log_artifact(str(prediction_report), "drift")
-            mlflow.log_metrics(
-                {
-                    "drifted_share": share,
-                    "drifted_features": float(len(inputs.drifted)),
-                    **({"prediction_drift": prediction_drift} if prediction_drift is not None else {}),
-                }
-            )
-    details = {c: v[primary] for c, v in inputs.values.items()}
-    worst = sorted(details.items(), key=lambda kv: -kv[1])[:5]
-    evidence = {c: inputs.values[c] for c in inputs.drifted}
-    if outputs is not None:
-        evidence |= {f"prediction:{c}": outputs.values[c] for c in outputs.drifted}
-    sources = {c: feature_source(c) for c in [*inputs.drifted, *drifted_predictions]}
-    return DriftResult(
-        str(report_path),
-        share,
-        inputs.drifted,
-        worst,
-        prediction_drift,
-        breached,
-        written,
-        details,
-        evidence,
-        drifted_predictions,
-        str(prediction_report) if prediction_report else None,
-        sources,
-        notes,
-    )
-
-
-def _metric_rows(kind: str, sizes: EffectSizes, settings: MonitoringSettings) -> list[dict[str, object]]:
-    """One row per column and method; a row is breached only when its column lost the vote too."""
-    thresholds = methods_for(settings, numeric=True)
-    rows = []
-    for column, values in sizes.values.items():
-        for method, value in values.items():
-            threshold = thresholds[method]
-            rows.append(
-                {
-                    "kind": kind,
-                    "subject": column,
-                    "metric": method,
-                    "value": value,
-                    "threshold": threshold,
-                    "breached": bool(column in sizes.drifted and value > threshold),
-                }
-            )
-    return rows
 
 
 def _comparable(frame: pd.DataFrame) -> pd.DataFrame:

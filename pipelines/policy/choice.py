@@ -62,6 +62,38 @@ def blocking_reason(
     return pd.Series(reason, index=customers.index, dtype="object")
 
 
+def greedy_choice(
+    uplift: np.ndarray, channel_cost: np.ndarray, group: np.ndarray, min_uplift: float, *, inclusive: bool = True
+) -> np.ndarray:
+    """The one greedy rule: per group, the row with the best uplift net of channel cost, else nothing.
+
+    ``uplift`` is P(action) − P(hold-out) per candidate row (hold-out rows themselves excluded),
+    ``channel_cost`` the cost of each row's channel in the same units, ``group`` integer codes
+    0..G−1 of the customer or context each row belongs to. A group sends its best row when
+    net = uplift − channel_cost clears ``min_uplift`` — ``net ≥ min_uplift`` when ``inclusive`` (the
+    deployed rule), ``net > min_uplift`` otherwise. Returns, per group code, the chosen row index or
+    −1 (send nothing; also for a group without rows). Ties go to the earlier row; NaN never sends.
+    """
+    uplift = np.asarray(uplift, dtype=float)
+    net = uplift - np.asarray(channel_cost, dtype=float)
+    group = np.asarray(group, dtype=np.int64)
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    out = np.full(n_groups, -1, dtype=np.int64)
+    if not len(group):
+        return out
+    order = np.lexsort((-np.nan_to_num(net, nan=-np.inf), group))  # stable: ties keep input order
+    first = np.r_[True, group[order][1:] != group[order][:-1]]
+    best = order[first]
+    clears = net[best] >= min_uplift if inclusive else net[best] > min_uplift
+    out[group[best[clears]]] = best[clears]
+    return out
+
+
+def channel_costs(channels: pd.Series, settings: PolicySettings) -> np.ndarray:
+    """Per-row channel cost from the policy settings (0 for an unpriced or missing channel)."""
+    return _channel_cost(channels, settings)
+
+
 def net_uplift(scored: pd.DataFrame, holdout_p: pd.Series, settings: PolicySettings) -> pd.DataFrame:
     """Add ``uplift`` (P(action) − P(hold-out)) and ``net`` (uplift − channel cost) to scored candidates."""
     uplift, net, _, _ = _uplift_arrays(scored, holdout_p, settings)
@@ -110,10 +142,8 @@ def choose_actions(
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=len(customers))
     starts = np.r_[0, np.cumsum(counts)[:-1]]
-    # Best candidate per customer: sort by (customer, −net) and take each group's first row.
-    by_net = np.lexsort((-net, codes))
-    best = by_net[starts]
-    greedy_sends = net[best] >= settings.min_uplift
+    greedy = greedy_choice(uplift, _channel_cost(scored["channel"], settings), codes, settings.min_uplift)
+    greedy = np.r_[greedy, np.full(len(customers) - len(greedy), -1, dtype=np.int64)]
     eps = exploration_rate(settings)
     k = counts + 1  # + send nothing
     explore = rng.random(len(customers)) < eps
@@ -122,7 +152,7 @@ def choose_actions(
     ids = customers.to_numpy()
 
     # Greedy action per customer, as row index into ``scored`` (−1 = send nothing).
-    greedy_row = np.where(greedy_sends, best, -1)
+    greedy_row = greedy
     explored_row = np.where(pick < counts, order[np.minimum(starts + pick, len(order) - 1)], -1)
     chosen = np.where(explore, explored_row, greedy_row)
     out = _action_frame(scored, uplift, ids, chosen, hold_p)

@@ -153,6 +153,7 @@ def evaluate_import(
                 "dr": est["dr"]["estimate"],
                 "dr_ci_low": est["dr"]["ci_low"],
                 "dr_ci_high": est["dr"]["ci_high"],
+                "effective_sample_size": est["dr"]["effective_sample_size"],
             }
             if chosen is not None:
                 policies[name]["share"] = {names[k]: float(np.mean(chosen == k)) for k in range(len(actions))}
@@ -165,8 +166,9 @@ def evaluate_import(
         curves: dict[str, dict[str, dict[str, Any]]] = {}
         for model_name in q_test:
             label = "naive_tlearner" if model_name == "tlearner" else f"personalized_{model_name}"
-            pers_v = uplift_eval.greedy_policy(q_valid[model_name], holdout)
-            pers_t = uplift_eval.greedy_policy(q_test[model_name], holdout)
+            # The experiment values visits/conversions per customer: no channel cost, any positive uplift sends.
+            pers_v = uplift_eval.greedy_policy(q_valid[model_name], holdout, 0.0, None)
+            pers_t = uplift_eval.greedy_policy(q_test[model_name], holdout, 0.0, None)
             value(label if model_name == "tlearner" else f"{label}_raw", pers_t, None, q_test[model_name])
             curves[model_name] = uplift_eval.uplift_curves(q_test[model_name], logged_t, y_t, actions, holdout)
             if model_name == "tlearner":

@@ -6,15 +6,27 @@ Builds the target policy's probabilities for every logged context (the estimator
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import PolicySettings
-from pipelines.policy.choice import allowed_send_hours, exploration_rate
-from pipelines.policy.ope import LoggedBandit, PredictFn, bootstrap_ci, estimate, evaluate, on_policy_value
+from pipelines.policy.choice import allowed_send_hours, channel_costs, exploration_rate, greedy_choice
+from pipelines.policy.ope import (
+    HEADLINE,
+    MIN_ESS_TO_ESTIMATE,
+    LoggedBandit,
+    PredictFn,
+    bootstrap_ci,
+    evaluate,
+    not_computed,
+    on_policy_value,
+    tune_shrinkage,
+)
+from pipelines.policy.ope import estimate as point_estimate
+from pipelines.policy.propensity import split_valid
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 
 # Columns that describe the action of a row; everything else of a logged row is its context.
@@ -35,6 +47,10 @@ class TargetPolicyLog:
     bandit: LoggedBandit
     contexts: pd.DataFrame
     candidates: pd.DataFrame
+    # Rows left out because their logging propensity is unusable, by rule (pipelines/policy/propensity.py).
+    excluded: dict[str, int] = field(default_factory=dict)
+    # Target probability on actions never logged: their value is the reward model's guess alone.
+    unlogged: dict[str, float] = field(default_factory=dict)
 
 
 def replay_target_policy(
@@ -43,12 +59,13 @@ def replay_target_policy(
     """Score every allowed action of each logged context and derive the target policy's probabilities.
 
     Candidates per context are the messages seen in the log that were active that day × the
-    context's consented logged channels × allowed send hours, plus sending nothing, as in scoring. The greedy action is the
-    best uplift net of channel cost if it clears the threshold, else nothing; exploration spreads
+    context's consented logged channels × allowed send hours, plus sending nothing, as in scoring. The greedy action is
+    the best uplift net of channel cost if it clears the threshold, else nothing; exploration spreads
     ε over the K actions, as the deployed policy does.
     """
-    rows = test_rows[test_rows["propensity"].notna() & (pd.to_numeric(test_rows["propensity"], errors="coerce") > 0)]
+    rows, rejected, check = split_valid(test_rows)
     limit = max_rows if max_rows is not None else settings.ope_max_rows
+    rows = _canonical_order(rows)
     if len(rows) > limit:
         rows = rows.sample(n=limit, random_state=seed)
     rows = rows.reset_index(drop=True)
@@ -60,6 +77,10 @@ def replay_target_policy(
     context_cols = [c for c in rows.columns if c not in ACTION_COLUMNS and c not in msg_cols]
     eps = exploration_rate(settings)
 
+    if rows.empty:
+        empty = np.zeros(0)
+        bandit = LoggedBandit(empty, empty, empty, empty, empty)
+        return TargetPolicyLog(bandit, rows[["customer_id"]].copy(), pd.DataFrame(), check.counts, {})
     q_logged = np.asarray(predict_fn(rows), dtype=float)
     target_p = np.zeros(len(rows))
     q_target = np.zeros(len(rows))
@@ -90,7 +111,29 @@ def replay_target_policy(
         q_target=q_target,
     )
     contexts = rows[["customer_id", *(c for c in ("recent_sends_7d", "send_id") if c in rows)]].copy()
-    return TargetPolicyLog(bandit, contexts, pd.concat(cand_parts, ignore_index=True) if cand_parts else pd.DataFrame())
+    candidates = pd.concat(cand_parts, ignore_index=True) if cand_parts else pd.DataFrame()
+    return TargetPolicyLog(bandit, contexts, candidates, check.counts, _unlogged_mass(rows, candidates))
+
+
+def _canonical_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by their send id (or every column), so sampling and estimates ignore the input order."""
+    if rows.empty:
+        return rows
+    keys = ["send_id"] if "send_id" in rows else [c for c in rows.columns if rows[c].map(type).nunique() <= 1]
+    return rows.sort_values(keys, kind="stable", na_position="last") if keys else rows
+
+
+def _unlogged_mass(rows: pd.DataFrame, candidates: pd.DataFrame) -> dict[str, float]:
+    """Share of the target policy's probability on actions the log never contains (valued by the model alone)."""
+    if candidates.empty:
+        return {"share": 0.0, "actions": 0.0}
+    hold = candidates["message_id"].isna().to_numpy()
+    cand_keys = _action_keys(candidates["message_id"], candidates["channel"], candidates["send_hour"], hold)
+    logged = set(_action_keys(rows["message_id"], rows["channel"], rows["send_hour"], _is_holdout(rows)).tolist())
+    unseen = ~np.isin(cand_keys, list(logged))
+    mass = candidates["target_prob"].to_numpy(dtype=float)
+    n_ctx = max(candidates["context"].nunique(), 1)
+    return {"share": float(mass[unseen].sum() / n_ctx), "actions": float(len(set(cand_keys[unseen].tolist())))}
 
 
 def _is_holdout(rows: pd.DataFrame) -> np.ndarray:
@@ -151,21 +194,20 @@ def _active_at_send(cand: pd.DataFrame) -> np.ndarray:
 
 
 def _target_probs(keys: pd.DataFrame, settings: PolicySettings, eps: float) -> np.ndarray:
-    """(1 − ε)·[a = greedy] + ε/K per candidate; greedy = best net uplift over the threshold, else nothing."""
+    """(1 − ε)·[a = greedy] + ε/K per candidate; greedy = :func:`greedy_choice` (best net uplift, else nothing)."""
     hold = keys["message_id"].isna().to_numpy()
     ctx = keys["context"].to_numpy()
     hold_q = pd.Series(keys["q"].to_numpy()[hold], index=ctx[hold])
     uplift = keys["q"].to_numpy() - hold_q.reindex(ctx).to_numpy()
-    cost = keys["channel"].map(settings.channel_cost).fillna(0.0).to_numpy(dtype=float)
-    net = np.where(hold, -np.inf, uplift - cost)
-    order = np.lexsort((-net, ctx))
-    first = np.r_[True, ctx[order][1:] != ctx[order][:-1]]
-    best = order[first]
+    sends = np.flatnonzero(~hold)
+    codes, contexts = pd.factorize(ctx[sends], sort=False)
+    best = greedy_choice(
+        uplift[sends], channel_costs(keys["channel"].iloc[sends], settings), codes, settings.min_uplift
+    )
     greedy = np.zeros(len(keys), dtype=bool)
-    sends = net[best] >= settings.min_uplift
-    greedy[best[sends]] = True
-    no_send_ctx = set(ctx[best[~sends]].tolist())
-    greedy |= hold & np.isin(ctx, list(no_send_ctx))
+    greedy[sends[best[best >= 0]]] = True
+    sending_ctx = set(np.asarray(contexts)[best >= 0].tolist())
+    greedy |= hold & ~np.isin(ctx, list(sending_ctx))
     k = pd.Series(ctx).map(pd.Series(ctx).value_counts()).to_numpy(dtype=float)
     return (1.0 - eps) * greedy + eps / k
 
@@ -201,28 +243,50 @@ def evaluate_policy_offline(test_rows: pd.DataFrame, predict_fn: PredictFn, sett
     """The new policy's estimated value vs the logging policy on held-out logged sends, before promotion.
 
     ``test_rows`` are training rows of the test split (action, context features, ``propensity``,
-    ``label``); ``predict_fn`` maps raw rows to P(response) (the challenger). Returns each
-    estimator's value and interval for the ε-greedy policy the challenger would run, the logging
-    policy's on-policy value, and the DR improvement with its interval.
+    ``label``); ``predict_fn`` maps raw rows to P(response) (the challenger). Rows whose propensity is
+    null or outside (0, 1] are left out and counted (``excluded``). Returns each estimator's value,
+    interval, effective sample size and reliability for the ε-greedy policy the challenger would
+    run, the logging policy's on-policy value, the improvement (headline estimator, DR with
+    optimistic shrinkage) with its interval, and the target mass on never-logged actions.
     """
     replay = replay_target_policy(test_rows, predict_fn, settings)
     data = replay.bandit
-    n_boot, conf = settings.ope_bootstrap, settings.ope_confidence
-    estimates = evaluate(data, n_boot, conf)
+    n_boot, conf, min_ess = settings.ope_bootstrap, settings.ope_confidence, settings.ope_min_effective_sample_size
+    estimates = evaluate(data, n_boot, conf, min_ess=min_ess)
     logging_value = on_policy_value(data.reward, n_boot, conf)
-    # The improvement's interval comes from resampling both together: the same rows carry both values.
-    gain = LoggedBandit(
-        data.reward, data.logging_propensity, data.target_propensity, data.q_logged, data.q_target - data.reward
-    )
-    gain_estimate = estimate(gain, "dr")
-    low, high = bootstrap_ci(gain, "dr", n_boot, conf)
+    ess = data.effective_sample_size()
+    reason = not_computed(data, MIN_ESS_TO_ESTIMATE)
+    improvement: dict[str, Any] = {"estimator": HEADLINE}
+    if reason:
+        improvement |= {"estimate": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "status": reason}
+    else:
+        # The improvement's interval comes from resampling both together: the same rows carry both values.
+        gain = LoggedBandit(
+            data.reward, data.logging_propensity, data.target_propensity, data.q_logged, data.q_target - data.reward
+        )
+        lam = tune_shrinkage(gain)
+        low, high = bootstrap_ci(gain, HEADLINE, n_boot, conf, level=lam)
+        value = point_estimate(gain, HEADLINE, lam)
+        improvement |= {
+            "estimate": float(np.clip(value, -1.0, 1.0)),
+            "ci_low": float(np.clip(low, -1.0, 1.0)),
+            "ci_high": float(np.clip(high, -1.0, 1.0)),
+            "shrinkage": lam,
+            "status": "ok" if ess >= min_ess else f"unreliable: effective sample size {ess:.1f} < {min_ess:g}",
+        }
+    improvement["reliable"] = improvement["status"] == "ok"
     return {
         "n_rows": int(len(data.reward)),
-        "effective_sample_size": data.effective_sample_size(),
+        "excluded": replay.excluded,
+        "effective_sample_size": ess,
+        "min_effective_sample_size": min_ess,
+        "reliable": bool(improvement["reliable"]),
         # Share of logged actions that are the target's greedy choice (the rows IPS mostly rests on).
         "match_rate": float((data.target_propensity > 0.5).mean()) if len(data.reward) else 0.0,
+        "unlogged_actions": replay.unlogged,
         "confidence": conf,
+        "headline": HEADLINE,
         "policy": estimates,
         "logging": logging_value,
-        "improvement_dr": {"estimate": gain_estimate, "ci_low": low, "ci_high": high},
+        "improvement": improvement,
     }

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 from pipelines.policy import ope
+from pipelines.policy.propensity import check_propensities
 
 Estimator = Literal["ips", "dr"]
 
@@ -43,6 +44,9 @@ class SafePolicyDecision:
     n_rows: int
     reason: str
     comparisons: list[PolicyComparison] = field(default_factory=list)
+    # Actions the logging policy never took in these rows: valued by the model alone, so never the
+    # fallback and not a comparison the personalized policy has to win.
+    unlogged_actions: list[int] = field(default_factory=list)
     # segment → True where personalization is deployed (None when no segments were given).
     segments: dict[str, bool] | None = None
     segment_details: dict[str, dict[str, float]] | None = None
@@ -122,15 +126,22 @@ def choose_safe_policy(
         raise ValueError("no validation rows to decide on")
     if estimator == "dr" and q_hat is None:
         raise ValueError("the doubly robust estimator needs q_hat")
-    if np.any(propensity <= 0) or np.any(~np.isfinite(propensity)):
-        raise ValueError("every logged row needs a known propensity > 0")
+    check = check_propensities(propensity)
+    if check.n_invalid:
+        raise ValueError(
+            f"every logged row needs a known propensity in (0, 1]: {check.describe()}; "
+            "quarantine them first (pipelines.policy.propensity.split_valid)"
+        )
 
     compare = _compare(
         personalized, logged, reward, propensity, n_actions, q_hat, estimator, n_bootstrap, confidence, seed
     )
     pers_value, comparisons = compare
-    best = max(comparisons, key=lambda c: c.value)
-    safe = all(c.ci_low > margin for c in comparisons)
+    counts = np.bincount(logged[(logged >= 0) & (logged < n_actions)], minlength=n_actions)
+    unlogged = [k for k in range(n_actions) if counts[k] == 0]
+    judged = [c for c in comparisons if c.action not in unlogged]
+    best = max(judged, key=lambda c: (c.value, -c.action))
+    safe = all(c.ci_low > margin for c in judged)
     level = f"{confidence:.0%}"
     if safe:
         reason = (
@@ -138,7 +149,7 @@ def choose_safe_policy(
             f"{best.difference:+.4f}, lower {level} bound {best.ci_low:+.4f} > {margin:g} against every fixed action"
         )
     else:
-        worst = min(comparisons, key=lambda c: c.ci_low)
+        worst = min(judged, key=lambda c: c.ci_low)
         reason = (
             f"fell back to the best fixed action {best.action} ({best.value:.4f}): personalized {pers_value:.4f} "
             f"differs by {best.difference:+.4f} and its lower {level} bound against action {worst.action} is "
@@ -158,7 +169,10 @@ def choose_safe_policy(
         n_rows=n,
         reason=reason,
         comparisons=comparisons,
+        unlogged_actions=unlogged,
     )
+    if unlogged:
+        decision.reason += f"; never logged, so never the fallback: action(s) {', '.join(map(str, unlogged))}"
     if segments is None:
         return decision
 

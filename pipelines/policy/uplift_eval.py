@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from pipelines.policy.choice import greedy_choice
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 
 MESSAGE_PREFIX = "msg_"
@@ -101,11 +102,23 @@ def predict_actions(
     return np.column_stack([estimator.predict_proba(counterfactual_rows(rows, message_feats, a)) for a in actions])
 
 
-def greedy_policy(q: np.ndarray, holdout: int, min_uplift: float = 0.0) -> np.ndarray:
-    """Per row the action with the best predicted uplift over the hold-out, or the hold-out if none is positive."""
-    uplift = q - q[:, [holdout]]
-    best = np.argmax(np.where(np.arange(q.shape[1]) == holdout, -np.inf, uplift), axis=1)
-    return np.where(uplift[np.arange(len(q)), best] > min_uplift, best, holdout)
+def greedy_policy(
+    q: np.ndarray, holdout: int, min_uplift: float, action_cost: np.ndarray | None, *, inclusive: bool = True
+) -> np.ndarray:
+    """Per row the action of :func:`pipelines.policy.choice.greedy_choice` on predictions ``q`` [n, K].
+
+    Uplift is q − q[:, holdout]; ``action_cost`` [K] is each action's channel cost (None = none); the
+    best net uplift is chosen when it clears ``min_uplift`` (≥ when ``inclusive``), else the hold-out.
+    """
+    n, k = q.shape
+    arms = np.array([a for a in range(k) if a != holdout], dtype=np.int64)
+    uplift = (q[:, arms] - q[:, [holdout]]).ravel()
+    cost = np.zeros(k) if action_cost is None else np.asarray(action_cost, dtype=float)
+    best = greedy_choice(
+        uplift, np.tile(cost[arms], n), np.repeat(np.arange(n), len(arms)), min_uplift, inclusive=inclusive
+    )
+    best = np.r_[best, np.full(n - len(best), -1, dtype=np.int64)]
+    return np.where(best >= 0, arms[np.maximum(best, 0) % max(len(arms), 1)], holdout)
 
 
 def one_hot(choice: np.ndarray, n_actions: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from pipelines.config import REPO_ROOT, HeraldConfig
 from pipelines.errors import RegistryError
 from pipelines.tracking import connect
 from pipelines.training.evaluate import response_metrics
+from pipelines.training.evidence import Check
 from pipelines.warehouse import get_warehouse
 
 CHAMPION = "champion"
@@ -112,9 +113,13 @@ def gate_challenger(
     challenger: RegisteredModel,
     test_rows: pd.DataFrame,
     baseline_aucs: dict[str, float],
-    group_auc_gap: float = 0.0,
+    checks: list[Check] | None = None,
 ) -> GateDecision:
     """Promote the challenger only if it beats the champion and every other baseline on the test split.
+
+    ``checks`` are verdicts from the statistics (pipelines/training/evidence.py: fairness, off-policy
+    value): a failed check refuses promotion, every check's reason is recorded and its tags (e.g.
+    a fairness waiver) are set on the version.
 
     Baselines trained in the same run are compared by name, so a challenger never has to beat
     itself. Every decision, promoted or not, is written to ``model_promotions`` and tagged on the
@@ -145,14 +150,14 @@ def gate_challenger(
     if metrics["ece"] > cfg.promotion_max_ece:
         decision.promoted = False
         decision.reasons.append(f"calibration error {metrics['ece']:.4f} > bound {cfg.promotion_max_ece}")
-    if group_auc_gap > cfg.promotion_max_group_auc_gap:
-        decision.promoted = False
-        decision.reasons.append(
-            f"AUC gap between protected groups {group_auc_gap:.4f} > bound {cfg.promotion_max_group_auc_gap}"
-        )
+    for check in checks or []:
+        decision.promoted = decision.promoted and check.passed
+        decision.reasons.append(check.reason)
+        for key, value in check.tags.items():
+            client.set_model_version_tag(cfg.model_name, challenger.version, key, value)
     if decision.promoted:
         beaten = "champion and baselines" if champion is not None else "baselines"
-        decision.reasons.append(f"beats {beaten}; calibration and group AUC gap within bounds")
+        decision.reasons.append(f"beats {beaten}; calibration within bound")
         client.set_registered_model_alias(cfg.model_name, CHAMPION, challenger.version)
     client.set_model_version_tag(cfg.model_name, challenger.version, "gate.promoted", str(decision.promoted))
     client.set_model_version_tag(cfg.model_name, challenger.version, "gate.reasons", "; ".join(decision.reasons))

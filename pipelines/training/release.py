@@ -12,6 +12,7 @@ from pipelines.monitoring.drift_stats import log_reference
 from pipelines.policy.replay import evaluate_policy_offline
 from pipelines.tracking import connect
 from pipelines.training.evaluate import save_quality_plots
+from pipelines.training.evidence import fairness_evidence, policy_evidence
 from pipelines.training.fit import TrainingSet, load_rows
 from pipelines.training.registry import CHALLENGER, GateDecision, RegisteredModel, gate_challenger, register_challenger
 from pipelines.training.review import Review, model_card, review_model, save_group_plot, write_card
@@ -109,7 +110,11 @@ def gate_candidate(
     review = review_model(estimator, test, cfg.protected_attributes)
     # The policy this model would run, valued off-policy on the held-out logged sends (DESIGN §5).
     policy_value = evaluate_policy_offline(test, estimator.predict_proba, cfg.policy)
-    decision = gate_challenger(cfg, run_id, challenger, test, baselines, review.max_group_auc_gap)
+    checks = [
+        fairness_evidence(review, cfg.promotion_max_group_auc_gap, cfg.promotion_fairness_not_computed),
+        policy_evidence(policy_value, cfg.policy.ope_block_when_worse),
+    ]
+    decision = gate_challenger(cfg, run_id, challenger, test, baselines, checks)
     publish_review(cfg, run_id, challenger, estimator, ts, trained, review, decision, policy_value)
     return decision
 
@@ -180,29 +185,55 @@ def publish_review(
             mlflow.log_metrics(
                 {f"ig_mean_abs.{k.replace(' ', '_')}": v for k, v in review.modality_attributions["mean_abs"].items()}
             )
-        mlflow.log_metric("max_group_auc_gap", review.max_group_auc_gap)
+        if review.max_group_auc_gap is not None:
+            mlflow.log_metric("max_group_auc_gap", review.max_group_auc_gap)
         mlflow.log_dict(policy_value, "ope/policy_value.json")
-        mlflow.log_metrics(
-            {
-                "ope.dr": policy_value["policy"]["dr"]["estimate"],
-                "ope.logging": policy_value["logging"]["estimate"],
-                "ope.improvement_low": policy_value["improvement_dr"]["ci_low"],
-            }
-        )
+        mlflow.log_metrics(_policy_metrics(policy_value))
+    headline = policy_value["policy"].get(policy_value["headline"], {})
     client.set_model_version_tag(
-        challenger.name, challenger.version, "ope.dr_value", f"{policy_value['policy']['dr']['estimate']:.5f}"
+        challenger.name,
+        challenger.version,
+        f"ope.{policy_value['headline']}_value",
+        f"{headline.get('estimate', float('nan')):.5f} ({headline.get('status', 'not computed')})"[:250],
     )
     client.update_model_version(challenger.name, challenger.version, description=card)
 
 
-def _policy_value_lines(policy_value: dict[str, Any]) -> dict[str, str]:
-    """The off-policy figures as the model card prints them."""
+def _policy_metrics(policy_value: dict[str, Any]) -> dict[str, float]:
+    """Finite off-policy figures as MLflow metrics (an estimate that was not computed is left out)."""
+    figures = {f"ope.{name}": e["estimate"] for name, e in policy_value["policy"].items()}
+    figures |= {
+        "ope.logging": policy_value["logging"]["estimate"],
+        "ope.improvement_low": policy_value["improvement"]["ci_low"],
+        "ope.effective_sample_size": policy_value["effective_sample_size"],
+    }
+    return {k: float(v) for k, v in figures.items() if v == v}
 
-    def interval(entry: dict[str, float]) -> str:
-        return f"{entry['estimate']:.4f} [{entry['ci_low']:.4f}, {entry['ci_high']:.4f}]"
+
+def _policy_value_lines(policy_value: dict[str, Any]) -> dict[str, str]:
+    """The off-policy figures as the model card prints them, each with its status."""
+
+    def interval(entry: dict[str, Any]) -> str:
+        status = entry.get("status", "ok")
+        if str(status).startswith("not computed"):
+            return str(status)
+        text = f"{entry['estimate']:.4f} [{entry['ci_low']:.4f}, {entry['ci_high']:.4f}]"
+        return text if status == "ok" else f"{text} — {status}"
 
     lines = {f"this model's policy ({name})": interval(entry) for name, entry in policy_value["policy"].items()}
     lines["logging policy (on-policy)"] = interval(policy_value["logging"])
-    lines["DR improvement over logging"] = interval(policy_value["improvement_dr"])
-    lines["effective sample size"] = f"{policy_value['effective_sample_size']:.0f} of {policy_value['n_rows']} rows"
+    lines[f"improvement over logging ({policy_value['headline']})"] = interval(policy_value["improvement"])
+    lines["effective sample size"] = (
+        f"{policy_value['effective_sample_size']:.1f} of {policy_value['n_rows']} rows "
+        f"(estimates below {policy_value['min_effective_sample_size']:g} are unreliable: no evidence for the gate)"
+    )
+    excluded = {k: v for k, v in policy_value.get("excluded", {}).items() if v}
+    lines["rows left out (unusable logging propensity)"] = (
+        ", ".join(f"{v} {k}" for k, v in excluded.items()) if excluded else "none"
+    )
+    unlogged = policy_value.get("unlogged_actions", {})
+    if unlogged:
+        lines["target probability on never-logged actions (model guess only)"] = (
+            f"{unlogged.get('share', 0.0):.1%} over {int(unlogged.get('actions', 0))} action(s)"
+        )
     return lines

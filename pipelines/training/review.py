@@ -25,34 +25,61 @@ MIN_GROUP_POSITIVES = 50  # with fewer responders a group's AUC is too noisy to 
 class Review:
     """Everything a reviewer reads next to the metrics: groups, ablations, attributions, card."""
 
-    group_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    max_group_auc_gap: float = 0.0
+    group_metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Largest AUC gap over the groups whose AUC could be computed; None when no attribute had two.
+    max_group_auc_gap: float | None = None
     ablation_auc: dict[str, float] = field(default_factory=dict)
     attributions: dict[str, float] = field(default_factory=dict)
     # Deep models only: integrated gradients per modality (models/attribution.py), on a smaller sample.
     modality_attributions: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def auc_not_computed(self) -> list[str]:
+        """ "attribute=group (n=…, responders=…)" for every group whose AUC could not be computed."""
+        return [
+            f"{column}={g} (n={int(m['n'])}, responders={int(m['positives'])})"
+            for column, per in self.group_metrics.items()
+            for g, m in per.items()
+            if m.get("auc_status", "ok") != "ok"
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def group_metrics(rows: pd.DataFrame, p: np.ndarray, groups: list[str]) -> tuple[dict[str, Any], float]:
-    """AUC, mean prediction and response rate per protected group; the largest AUC gap between groups."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
+def group_metrics(
+    rows: pd.DataFrame, p: np.ndarray, groups: list[str], min_class: int = MIN_GROUP_POSITIVES
+) -> tuple[dict[str, Any], float | None]:
+    """AUC, mean prediction and response rate per protected group; the largest AUC gap between groups.
+
+    A group's AUC is computed only with at least ``min_class`` responders and non-responders; else
+    it is NaN with ``auc_status`` "not computed: …" and its counts. Missing attribute values form the
+    group "unknown". The gap covers groups with a computed AUC and is None when no attribute has two.
+    Groups are visited in sorted order, so the result does not depend on the order of the rows.
+    """
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     gaps: list[float] = []
+    y_all = rows["label"].to_numpy(dtype=float)
+    p = np.asarray(p, dtype=float)
     for column in groups:
         if column not in rows:
             continue
-        values = rows[column].astype("object").where(rows[column].notna(), "unknown")
-        per: dict[str, dict[str, float]] = {}
-        for value, idx in values.groupby(values).groups.items():
-            y = rows.loc[idx, "label"].to_numpy()
-            pv = p[rows.index.get_indexer(idx)]
-            enough = min(y.sum(), len(y) - y.sum()) >= MIN_GROUP_POSITIVES
-            auc = float(roc_auc_score(y, pv)) if enough else float("nan")
-            per[str(value)] = {
-                "n": float(len(idx)),
+        values = rows[column].astype("object").where(rows[column].notna(), "unknown").astype(str).to_numpy()
+        per: dict[str, dict[str, Any]] = {}
+        for value in sorted(set(values.tolist())):
+            mask = values == value
+            y, pv = y_all[mask], p[mask]
+            pos = int(y.sum())
+            if min(pos, len(y) - pos) >= min_class:
+                auc, status = float(roc_auc_score(y, pv)), "ok"
+            else:
+                auc = float("nan")
+                status = f"not computed: {pos} responders, {len(y) - pos} non-responders (< {min_class} of each)"
+            per[value] = {
+                "n": float(len(y)),
+                "positives": float(pos),
                 "auc": auc,
+                "auc_status": status,
                 "mean_prediction": float(pv.mean()),
                 "response_rate": float(y.mean()),
             }
@@ -60,7 +87,7 @@ def group_metrics(rows: pd.DataFrame, p: np.ndarray, groups: list[str]) -> tuple
         if len(aucs) >= 2:
             gaps.append(max(aucs) - min(aucs))
         out[column] = per
-    return out, max(gaps, default=0.0)
+    return out, (max(gaps) if gaps else None)
 
 
 def ablation(estimator: Any, rows: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
@@ -166,17 +193,12 @@ def model_card(
     if policy_value:
         lines += ["", "## Policy value (off-policy, test split)", ""]
         lines += [f"- {k}: {v}" for k, v in policy_value.items()]
-    lines += [
-        "",
-        "## Fairness (test split, per group)",
-        "",
-        f"Largest AUC gap between groups: {review.max_group_auc_gap:.4f}.",
-        "",
-    ]
+    lines += ["", "## Fairness (test split, per group)", "", _gap_sentence(review), ""]
     for column, per in review.group_metrics.items():
         cells = "; ".join(
-            f"{g}: n={int(m['n'])}, AUC={m['auc']:.3f}, mean p={m['mean_prediction']:.4f}, "
-            f"rate={m['response_rate']:.4f}"
+            f"{g}: n={int(m['n'])}, responders={int(m.get('positives', 0))}, "
+            f"AUC={'not computed' if not np.isfinite(m['auc']) else format(m['auc'], '.3f')}, "
+            f"mean p={m['mean_prediction']:.4f}, rate={m['response_rate']:.4f}"
             for g, m in per.items()
         )
         lines.append(f"- **{column}** — {cells}")
@@ -214,6 +236,18 @@ def model_card(
     return "\n".join(lines)
 
 
+def _gap_sentence(review: Review) -> str:
+    """The card's fairness headline: the gap over the groups it covers, and which groups it could not cover."""
+    missing = review.auc_not_computed
+    if review.max_group_auc_gap is None:
+        head = "Largest AUC gap between groups: not computed (no attribute has two groups with a computable AUC)."
+    else:
+        head = f"Largest AUC gap between groups with a computable AUC: {review.max_group_auc_gap:.4f}."
+    if missing:
+        head += f" AUC not computed for {len(missing)} group(s): {'; '.join(missing)}."
+    return head
+
+
 def write_card(text: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model_card.md"
@@ -237,18 +271,18 @@ def save_group_plot(review: Review, out_dir: Path) -> Path:
         ax.bar(x - 0.2, [per[n]["mean_prediction"] for n in names], 0.4, label="mean predicted")
         ax.bar(x + 0.2, [per[n]["response_rate"] for n in names], 0.4, label="observed rate")
         for i, n in enumerate(names):
-            if np.isfinite(per[n]["auc"]):
-                ax.annotate(
-                    f"AUC {per[n]['auc']:.2f}",
-                    (i, max(per[n]["mean_prediction"], per[n]["response_rate"])),
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                )
+            auc = f"AUC {per[n]['auc']:.2f}" if np.isfinite(per[n]["auc"]) else "AUC n/c"
+            ax.annotate(
+                f"n={int(per[n]['n'])}\n{auc}",
+                (i, max(per[n]["mean_prediction"], per[n]["response_rate"])),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
         ax.set_xticks(x, names, rotation=30, fontsize=8)
         ax.set_title(column)
         ax.legend(fontsize=7)
-    fig.suptitle("Per-group calibration and AUC (test split)")
+    fig.suptitle("Per-group mean prediction vs observed rate, with group size and AUC (n/c = not computed; test split)")
     fig.tight_layout()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "per_group_metrics.png"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from pipelines.monitoring.alerts import Alert, monitoring_alert, send_alert
-from pipelines.monitoring.drift_stats import compute_drift, drift_columns, features_of, prediction_frame
+from pipelines.monitoring.drift_report import compute_drift
+from pipelines.monitoring.drift_stats import drift_columns, features_of, prediction_frame
 from pipelines.synthetic import DRIFTED_FEATURES
 
 from .conftest import T, days, features_at, world
@@ -68,7 +69,7 @@ def test_prediction_drift_counts_channel_and_message_mix(cfg) -> None:
     same = compute_drift(
         cfg,
         "pred-same",
-        features_at(world(), T),
+        features_at(world(), T - days(7)),
         features_at(world(), T),
         prediction_frame(decisions(0.2)),
         prediction_frame(decisions(0.2)),
@@ -77,7 +78,7 @@ def test_prediction_drift_counts_channel_and_message_mix(cfg) -> None:
     shifted = compute_drift(
         cfg,
         "pred-shift",
-        features_at(world(), T),
+        features_at(world(), T - days(7)),
         features_at(world(), T),
         prediction_frame(decisions(0.2)),
         prediction_frame(decisions(0.7)),

@@ -46,7 +46,7 @@ def test_true_value_lies_in_the_intervals_in_most_seeds(tiny_world: TinyWorld, l
     # the outcomes are redrawn. With 10 draws, a 90% interval covers at least 6 times unless it is
     # badly under-covering (for a true 90%, fewer than 6 happens with probability ~0.2%).
     seeds = range(10)
-    hits = {"ips": 0, "snips": 0, "dr": 0}
+    hits = {"ips": 0, "ips_clip": 0, "snips": 0, "dr": 0, "dr_os": 0}
     for seed in seeds:
         rows = logged.copy()
         # Fresh outcomes per seed, drawn from the world's true probabilities of the logged actions.
@@ -66,7 +66,7 @@ def test_true_value_lies_in_the_intervals_in_most_seeds(tiny_world: TinyWorld, l
     # DR is the estimator the gate and model card lead with: it must cover like a 90% interval.
     # IPS and SNIPS rest on the few rows where the logged action matches the target's (effective
     # sample ~10-20 here), where even BCa intervals under-cover somewhat (about 80% measured over 40 seeds).
-    required = {"dr": 6, "ips": 4, "snips": 4}
+    required = {"dr": 6, "dr_os": 6, "ips": 4, "ips_clip": 4, "snips": 4}
     for name, hit in hits.items():
         assert hit >= required[name], f"{name} covered the true value in {hit} of {len(seeds)} seeds"
 
@@ -76,9 +76,15 @@ def test_offline_evaluation_reports_policy_against_logging(tiny_world: TinyWorld
     settings = tiny_world.cfg.policy.model_copy(update={"ope_bootstrap": 50})
     out = evaluate_policy_offline(test_rows, lambda r: np.full(len(r), 0.04) + 0.01 * r["message_id"].notna(), settings)
     assert out["n_rows"] == min(len(test_rows), settings.ope_max_rows)
-    assert set(out["policy"]) == {"ips", "snips", "dr"}
-    for r in (*out["policy"].values(), out["logging"], out["improvement_dr"]):
-        assert r["ci_low"] <= r["estimate"] <= r["ci_high"]
+    assert set(out["policy"]) == {"ips", "ips_clip", "snips", "dr", "dr_os"}
+    for r in (*out["policy"].values(), out["logging"], out["improvement"]):
+        if str(r.get("status", "ok")).startswith("not computed"):
+            assert np.isnan(r["estimate"]) and "effective sample size" in r["status"]
+        else:
+            assert r["ci_low"] <= r["estimate"] <= r["ci_high"]
+    assert out["effective_sample_size"] > 0 and isinstance(out["reliable"], bool)
+    assert out["excluded"] == {"null": 0, "non_positive": 0, "above_one": 0}
+    assert 0.0 <= out["unlogged_actions"]["share"] <= 1.0
 
 
 def test_target_policy_only_sends_messages_live_on_the_logged_day(tiny_world: TinyWorld, logged: pd.DataFrame) -> None:

@@ -117,6 +117,12 @@ CASES: dict[str, Case] = {
     ),
     "negative amount": Case(_negative_amount, quarantined={"events": 1}, rules=("amount_non_negative",)),
     "rating out of range": Case(_set("reviews", "rating", 0, 9), quarantined={"reviews": 1}, rules=("rating_1_to_5",)),
+    "null propensity": Case(
+        _set("sends", "propensity", 3, None), quarantined={"sends": 1}, rules=("propensity_not_null",)
+    ),
+    "zero propensity": Case(
+        _set("sends", "propensity", 4, 0.0), quarantined={"sends": 1}, rules=("propensity_is_probability",)
+    ),
     "future timestamp": Case(_future_send, quarantined={"sends": 1}, rules=("sent_at_not_in_future",)),
     "send to unknown customer": Case(
         _set("sends", "customer_id", 0, "c_nobody"),

@@ -55,8 +55,16 @@ def test_ips_of_fixed_policies_is_the_arm_mean_weighted_by_three(logged) -> None
 
 def test_greedy_policy_picks_best_uplift_or_nothing() -> None:
     q = np.array([[0.10, 0.15, 0.12], [0.10, 0.08, 0.12], [0.20, 0.19, 0.18]])
-    assert uplift_eval.greedy_policy(q, holdout=0).tolist() == [1, 2, 0]
-    assert uplift_eval.greedy_policy(q, holdout=0, min_uplift=0.03).tolist() == [1, 0, 0]
+    assert uplift_eval.greedy_policy(q, 0, 0.0, None).tolist() == [1, 2, 0]
+    assert uplift_eval.greedy_policy(q, 0, 0.03, None).tolist() == [1, 0, 0]
+    # The channel cost is part of the rule: a costly arm loses to a cheaper one with less uplift.
+    assert uplift_eval.greedy_policy(q, 0, 0.0, np.array([0.0, 0.04, 0.0])).tolist() == [2, 2, 0]
+
+
+def test_greedy_policy_threshold_is_inclusive_like_the_deployed_policy() -> None:
+    q = np.array([[0.5, 0.75]])
+    assert uplift_eval.greedy_policy(q, 0, 0.25, None).tolist() == [1]
+    assert uplift_eval.greedy_policy(q, 0, 0.25, None, inclusive=False).tolist() == [0]
 
 
 def test_counterfactual_rows_swap_only_the_action() -> None:
