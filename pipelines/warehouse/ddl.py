@@ -25,6 +25,7 @@ VIEWS = ("published_decisions",)
 
 
 def table_ddl(dataset: str, table: Table) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for one contract table, partitioned by day where PARTITION_COLUMNS says."""
     columns = ",\n".join(f"  {c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in table.columns)
     partition = PARTITION_COLUMNS.get(table.name)
     column = table.column(partition) if partition else None
