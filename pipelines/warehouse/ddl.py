@@ -36,12 +36,17 @@ def table_ddl(dataset: str, table: Table) -> str:
     return f"CREATE TABLE IF NOT EXISTS `{dataset}.{table.name}` (\n{columns}\n){suffix};"
 
 
-def view_ddl(dataset: str, name: str) -> str:
-    """``CREATE OR REPLACE VIEW`` over the query file ``name``; a view needs dataset-qualified tables."""
+def view_select(dataset: str, name: str) -> str:
+    """The query file ``name`` with its tables qualified by ``dataset`` (BigQuery SQL): a view has no default dataset."""
     tree = sqlglot.parse_one(read_query(name), read="bigquery")
     for table in tree.find_all(exp.Table):
         table.set("db", exp.to_identifier(dataset))
-    return f"CREATE OR REPLACE VIEW `{dataset}.{name}` AS\n{tree.sql(dialect='bigquery', pretty=True)};"
+    return tree.sql(dialect="bigquery", pretty=True)
+
+
+def view_ddl(dataset: str, name: str) -> str:
+    """``CREATE OR REPLACE VIEW`` over the query file ``name``."""
+    return f"CREATE OR REPLACE VIEW `{dataset}.{name}` AS\n{view_select(dataset, name)};"
 
 
 def bigquery_ddl(dataset: str = "herald") -> str:

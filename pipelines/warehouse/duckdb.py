@@ -294,6 +294,7 @@ class DuckDBWarehouse(Warehouse):
                     [logical_date, run_id],
                 )
                 con.execute(f"DELETE FROM {ledger_q} WHERE run_id = ?", [run_id])
+                self._create_views(con)
                 columns = list(ledger)
                 con.execute(
                     f"INSERT INTO {ledger_q} ({', '.join(_q(c) for c in columns)})"
@@ -308,6 +309,16 @@ class DuckDBWarehouse(Warehouse):
                     raise self._translate(exc, con, None, f"publishing run {run_id} ({logical_date})") from None
                 raise
         return inserted
+
+    def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The consumers' views of ddl.VIEWS (e.g. published_decisions), as BigQuery has them."""
+        from pipelines.warehouse.ddl import VIEWS, view_select
+        from pipelines.warehouse.sql import to_duckdb
+
+        for name in VIEWS:
+            con.execute(
+                f"CREATE OR REPLACE VIEW {self._qualified(name)} AS {to_duckdb(view_select(self.dataset, name))}"
+            )
 
     def _typed_select(self, con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> str:
         """SELECT over the registered frame casting contract columns to their contract types."""

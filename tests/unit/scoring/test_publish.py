@@ -51,6 +51,8 @@ def _assert_one_complete_set(world: TinyWorld, plan: ScoringPlan, run_id: str) -
     assert set(mine["run_id"]) == {run_id}
     assert len(mine) == plan.n_customers and mine["customer_id"].is_unique
     assert len(_published(world, plan.logical_date)) == plan.n_customers
+    view = read_table(world.cfg, "published_decisions")  # the view consumers query in the warehouse
+    assert (view["logical_date"] == pd.Timestamp(day)).sum() == plan.n_customers
     runs = read_table(world.cfg, "scoring_runs")
     complete = runs[(runs["logical_date"] == pd.Timestamp(day)) & (runs["status"] == COMPLETE)]
     assert complete["run_id"].tolist() == [run_id]
