@@ -217,9 +217,10 @@ def row_accounting(extract: dict[str, dict[str, int]], tables: dict[str, dict[st
         RowCount("validate", name, t["rows_in"], kept=t["kept"], rejected=t["rejected"]) for name, t in tables.items()
     ]
     for entry in entries:
-        if entry.step == "validate" and entry.table in extract and entry.rows_in != extract[entry.table]["extracted"]:
+        written = extract.get(entry.table, {}).get("extracted")
+        if entry.step == "validate" and written is not None and entry.rows_in != written:
             raise RowAccountingError(
-                f"{entry.table}: the gate read {entry.rows_in} rows but the extract wrote {extract[entry.table]['extracted']}"
+                f"{entry.table}: the gate read {entry.rows_in} rows but the extract wrote {written}"
             )
     return check(entries)
 
