@@ -1,20 +1,37 @@
-"""Daily scoring: extract → validate → prepare shards → score shards (mapped) → campaign budget → segments → summary."""
+"""Daily scoring: extract → validate → prepare → score shards (mapped) → budget → segments → publish → summary."""
 
 from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
-from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, run_as_of
+from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, on_failure, run_as_of
 
 DOC = """
 ### Herald scoring
 Loads the model behind the **champion** alias, scores every allowed candidate (message ×
 consented channel × send hour, plus sending nothing) for each customer shard in parallel
 (dynamic task mapping), applies the policy (consent, frequency cap, quiet hours, no-spam
-threshold, exploration with logged propensities) and replaces this run's rows in `decisions`.
+threshold, exploration with logged propensities) and stages the decisions in `decisions_staging`.
 With a per-campaign budget the shards hand their offers to **allocate_budget**, which gives each
-campaign's sends to the run's highest net uplifts across all shards and then writes the decisions.
-**segments** clusters customers on the champion's customer representation into `customer_segments`.
+campaign's sends to the run's highest net uplifts across all shards and then stages the decisions.
+**segments** clusters customers on the champion's customer representation (staged too).
+**publish** checks the run is whole and, in one transaction, makes it the only visible run of its
+logical date in `decisions` and `customer_segments` (ledger: `scoring_runs`). A killed or failed
+run publishes nothing; a re-run or backfill of the same date replaces that date's rows.
 """
+
+
+def _on_failure(context: dict) -> None:
+    """Alert as every Herald task does, and mark the run failed in the scoring_runs ledger."""
+    on_failure(context)
+    try:
+        from pipelines.flows import scoring
+
+        ti = context.get("task_instance") or context.get("ti")
+        scoring.mark_failed(str(context.get("run_id")), f"{getattr(ti, 'task_id', '?')}: {context.get('exception')}")
+    except Exception as exc:  # never mask the task's own failure
+        import logging
+
+        logging.getLogger(__name__).warning("could not mark the scoring run failed: %s", exc)
 
 
 @dag(
@@ -23,7 +40,7 @@ campaign's sends to the run's highest net uplifts across all shards and then wri
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args={**DEFAULT_ARGS, "on_failure_callback": _on_failure},
     tags=["herald", "scoring"],
     doc_md=DOC,
 )
@@ -34,8 +51,7 @@ def herald_scoring() -> None:
         from pipelines.flows import scoring
 
         ctx = get_current_context()
-        as_of = run_as_of(ctx)
-        return {"as_of": as_of, "mlflow_run_id": scoring.start(ctx["run_id"], as_of)}
+        return scoring.start(ctx["run_id"], run_as_of(ctx))
 
     @task
     @herald_step
@@ -63,7 +79,7 @@ def herald_scoring() -> None:
     def prepare(run: dict[str, str], validated: dict) -> dict:
         from pipelines.flows import scoring
 
-        return scoring.prepare(get_current_context()["run_id"], validated, run["as_of"])
+        return scoring.prepare(get_current_context()["run_id"], validated, run["as_of"], run["logical_date"])
 
     @task
     def shards(plan: dict) -> list[int]:
@@ -99,11 +115,18 @@ def herald_scoring() -> None:
 
     @task
     @herald_step
-    def summarize(run: dict[str, str], shard_results: list, budget: dict, segmented: dict) -> dict:
+    def publish(plan: dict, champion: dict, budget: dict, segmented: dict) -> dict:
+        from pipelines.flows import scoring
+
+        return scoring.publish(get_current_context()["run_id"], plan, champion, budget, segmented)
+
+    @task
+    @herald_step
+    def summarize(run: dict[str, str], shard_results: list, budget: dict, segmented: dict, published: dict) -> dict:
         from pipelines.flows import scoring
 
         return scoring.summarize(
-            get_current_context()["run_id"], list(shard_results), run["mlflow_run_id"], budget, segmented
+            get_current_context()["run_id"], list(shard_results), run["mlflow_run_id"], budget, segmented, published
         )
 
     run = start()
@@ -114,7 +137,8 @@ def herald_scoring() -> None:
     check_inputs(plan, champion) >> shard_ids
     results = score_shard.partial(plan=plan, champion=champion).expand(shard=shard_ids)
     budget = allocate_budget(plan, champion, results)
-    summarize(run, results, budget, segments(run, plan, champion))
+    segmented = segments(run, plan, champion)
+    summarize(run, results, budget, segmented, publish(plan, champion, budget, segmented))
 
 
 herald_scoring()

@@ -240,6 +240,14 @@ class HeraldConfig(BaseSettings):
     scoring_shards: int = 4
     # Customers scored together in one model call: bounds a shard's memory, whatever the shard's size.
     scoring_batch_customers: int = 250
+    # `make bench SECTION=scoring`: customers scored end to end (the world replicated up to this many),
+    # and the slice of one shard whose peak memory is measured at 1× and 4×.
+    bench_scoring_customers: int = Field(
+        default=200_000, description="customers the scoring benchmark scores end to end (world replicated)"
+    )
+    bench_rss_customers: int = Field(
+        default=5_000, description="customers of one shard whose peak memory the scoring benchmark measures at 1×/4×"
+    )
     # Champion/challenger gate: AUC margin over champion and baselines, calibration and fairness bounds.
     promotion_margin: float = 0.0
     promotion_max_ece: float = 0.05

@@ -25,3 +25,7 @@ class RegistryError(HeraldError):
 
 class ModelInputError(HeraldError):
     """Scoring data does not match what the champion model was trained on."""
+
+
+class RowAccountingError(HeraldError):
+    """A step's rows in differ from kept + rejected + out of scope: rows were lost or doubled."""

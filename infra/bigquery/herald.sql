@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS `herald.reviews` (
 );
 
 CREATE TABLE IF NOT EXISTS `herald.decisions` (
+  logical_date DATE NOT NULL,
   run_id STRING NOT NULL,
   shard INT64 NOT NULL,
   decided_at TIMESTAMP NOT NULL,
@@ -75,7 +76,44 @@ CREATE TABLE IF NOT EXISTS `herald.decisions` (
   model_name STRING,
   model_version STRING
 )
-PARTITION BY DATE(decided_at);
+PARTITION BY logical_date;
+
+CREATE TABLE IF NOT EXISTS `herald.decisions_staging` (
+  logical_date DATE NOT NULL,
+  run_id STRING NOT NULL,
+  shard INT64 NOT NULL,
+  decided_at TIMESTAMP NOT NULL,
+  customer_id STRING NOT NULL,
+  message_id STRING,
+  channel STRING,
+  send_hour INT64,
+  p_response FLOAT64,
+  uplift FLOAT64,
+  propensity FLOAT64,
+  policy STRING,
+  reason STRING,
+  model_name STRING,
+  model_version STRING
+)
+PARTITION BY logical_date;
+
+CREATE TABLE IF NOT EXISTS `herald.scoring_runs` (
+  logical_date DATE NOT NULL,
+  run_id STRING NOT NULL,
+  status STRING NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  published_at TIMESTAMP,
+  as_of TIMESTAMP,
+  customers INT64,
+  decisions INT64,
+  messages_sent INT64,
+  segments INT64,
+  shards INT64,
+  model_name STRING,
+  model_version STRING,
+  note STRING
+)
+PARTITION BY logical_date;
 
 CREATE TABLE IF NOT EXISTS `herald.monitoring_metrics` (
   run_id STRING NOT NULL,
@@ -90,16 +128,28 @@ CREATE TABLE IF NOT EXISTS `herald.monitoring_metrics` (
 PARTITION BY DATE(computed_at);
 
 CREATE TABLE IF NOT EXISTS `herald.customer_segments` (
+  logical_date DATE NOT NULL,
   run_id STRING NOT NULL,
   customer_id STRING NOT NULL,
   segment INT64
-);
+)
+PARTITION BY logical_date;
+
+CREATE TABLE IF NOT EXISTS `herald.customer_segments_staging` (
+  logical_date DATE NOT NULL,
+  run_id STRING NOT NULL,
+  customer_id STRING NOT NULL,
+  segment INT64
+)
+PARTITION BY logical_date;
 
 CREATE TABLE IF NOT EXISTS `herald.rejected_rows` (
   run_id STRING NOT NULL,
   table_name STRING NOT NULL,
   row_number INT64 NOT NULL,
+  row_key STRING,
   rule STRING NOT NULL,
+  reason STRING,
   row_json STRING,
   rejected_at TIMESTAMP NOT NULL
 )
@@ -118,3 +168,13 @@ CREATE TABLE IF NOT EXISTS `herald.model_promotions` (
   metrics STRING
 )
 PARTITION BY DATE(decided_at);
+
+CREATE OR REPLACE VIEW `herald.published_decisions` AS
+/* What a consumer of decisions reads: rows of complete scoring runs only, one run per logical date. */
+SELECT
+  d.*
+FROM herald.decisions AS d
+JOIN herald.scoring_runs AS r
+  ON r.run_id = d.run_id AND r.logical_date = d.logical_date
+WHERE
+  r.status = 'complete';

@@ -51,15 +51,25 @@ def migrate(cfg: HeraldConfig) -> None:
     _run([airflow_bin(), "db", "migrate"], cfg, "airflow db migrate")
 
 
-def run_dag(cfg: HeraldConfig, dag_id: str, log_path: Path | None = None) -> Path:
-    """Run one DAG end to end with ``airflow dags test`` and fail loudly if any task failed."""
+def dag_test_command(dag_id: str, logical_date: str | None = None) -> list[str]:
+    """``airflow dags test <dag> [<logical date>]``: without a date Airflow takes now."""
     if dag_id not in (*DAG_IDS, HILLSTROM_DAG_ID):
         raise HeraldError(f"unknown DAG {dag_id!r}; Herald has {', '.join((*DAG_IDS, HILLSTROM_DAG_ID))}")
+    return [airflow_bin(), "dags", "test", dag_id, *([logical_date] if logical_date else [])]
+
+
+def run_dag(cfg: HeraldConfig, dag_id: str, log_path: Path | None = None, logical_date: str | None = None) -> Path:
+    """Run one DAG end to end with ``airflow dags test`` and fail loudly if any task failed.
+
+    ``logical_date`` (ISO date or instant) runs the DAG for that date, as a scheduled run or a
+    backfill would; scoring publishes its decisions under it, replacing that date's earlier run.
+    """
+    command = dag_test_command(dag_id, logical_date)
     log_path = log_path or cfg.reports_dir / "airflow" / f"{dag_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         proc = subprocess.run(
-            [airflow_bin(), "dags", "test", dag_id],
+            command,
             env=airflow_env(cfg),
             stdout=log,
             stderr=subprocess.STDOUT,

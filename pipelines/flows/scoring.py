@@ -1,4 +1,4 @@
-"""Tasks of ``herald_scoring``: extract → validate → prepare shards → score shards → budget → segments → summarize."""
+"""Tasks of ``herald_scoring``: start → extract → validate → prepare → shards → budget → segments → publish → summarize."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ from pipelines.flows import common
 
 DAG_ID = "herald_scoring"
 
-start = partial(common.start, DAG_ID)
+
+def start(dag_run_id: str, as_of: str) -> dict[str, str]:
+    """Open the MLflow run and record the run as ``running`` in the ledger; the small run record."""
+    from pipelines.scoring.publish import begin_run
+
+    mlflow_run_id = common.start(DAG_ID, dag_run_id, as_of)
+    return {"as_of": as_of, "mlflow_run_id": mlflow_run_id, **begin_run(load_config(), dag_run_id, as_of)}
+
+
 extract = partial(common.extract, "scoring")
 validate = partial(common.validate, "scoring")
 
@@ -23,10 +31,12 @@ def load_champion() -> dict[str, str]:
     return require_champion(load_config()).to_dict()
 
 
-def prepare(dag_run_id: str, validated: dict[str, Any], as_of: str) -> dict[str, Any]:
+def prepare(dag_run_id: str, validated: dict[str, Any], as_of: str, logical_date: str | None = None) -> dict[str, Any]:
+    """Customer features per shard and the active catalogue, for the run's as-of instant and logical date."""
     from pipelines.scoring.prepare import prepare_scoring
 
-    return prepare_scoring(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of)).to_dict()
+    plan = prepare_scoring(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of), logical_date)
+    return plan.to_dict()
 
 
 def check_inputs(plan: dict[str, Any], champion: dict[str, str]) -> dict[str, Any]:
@@ -39,6 +49,7 @@ def check_inputs(plan: dict[str, Any], champion: dict[str, str]) -> dict[str, An
 
 
 def score_shard(dag_run_id: str, shard: int, plan: dict[str, Any], champion: dict[str, str]) -> dict[str, int]:
+    """Score one shard and stage its decisions (a retry replaces the shard's staged rows)."""
     from pipelines.scoring.prepare import ScoringPlan
     from pipelines.scoring.shard import score_shard as run_shard
     from pipelines.training.registry import RegisteredModel
@@ -69,13 +80,34 @@ def segments(dag_run_id: str, plan: dict[str, Any], champion: dict[str, str], ml
     )
 
 
+def publish(
+    dag_run_id: str, plan: dict[str, Any], champion: dict[str, str], budget: Any = None, segmented: Any = None
+) -> dict[str, Any]:
+    """Publish the whole run (decisions + segments) as its logical date's only one; runs after every writer."""
+    from pipelines.scoring.prepare import ScoringPlan
+    from pipelines.scoring.publish import publish_scoring_run
+    from pipelines.training.registry import RegisteredModel
+
+    del budget, segmented  # only order this task after the writers
+    return publish_scoring_run(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion))
+
+
+def mark_failed(dag_run_id: str, note: str) -> None:
+    """Ledger: the run stopped before publishing (called by the DAG's failure callback)."""
+    from pipelines.scoring.publish import mark_failed as record
+
+    record(load_config(), dag_run_id, note)
+
+
 def summarize(
     dag_run_id: str,
     shard_results: list[dict[str, int]],
     mlflow_run_id: str,
     budget: dict[str, Any] | None = None,
     segmented: dict[str, Any] | None = None,
+    published: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Log the published run's decision mix to MLflow and the run summary, and close the MLflow run."""
     import mlflow
 
     from pipelines.flows.summary import write_run_summary
@@ -89,6 +121,8 @@ def summarize(
         summary["campaign_budget"] = budget
     if segmented:
         summary["segments"] = segmented
+    if published:
+        summary["published"] = published
     connect(cfg)
     with mlflow.start_run(run_id=mlflow_run_id):
         mlflow.log_dict(summary, "decision_summary.json")

@@ -1,1 +1,1 @@
-"""Batch scoring, one step a module: ``prepare`` → ``shard`` (with ``candidates`` and ``scorer``) → ``budget`` → ``decisions``."""
+"""Batch scoring, a step a module: ``prepare`` → ``shard`` → ``budget`` → ``decisions`` (staged) → ``publish``."""

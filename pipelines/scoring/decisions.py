@@ -1,6 +1,8 @@
-"""A scoring run's decisions: written per shard into the warehouse, and summarised once the run is done."""
+"""A scoring run's decisions: staged per shard in the warehouse, and summarised once the run is published."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import pandas as pd
 
@@ -14,10 +16,16 @@ from pipelines.warehouse.contract import DECISIONS
 def write_decisions(
     cfg: HeraldConfig, run_id: str, shard: int, plan: ScoringPlan, champion: RegisteredModel, frame: pd.DataFrame
 ) -> int:
-    """Replace the rows of (run_id, shard) in ``decisions`` in one transaction."""
+    """Replace the rows of (run_id, shard) in ``decisions_staging`` in one transaction.
+
+    A retried shard replaces its own staged rows, so it never doubles; consumers see nothing
+    until :func:`pipelines.scoring.publish.publish_scoring_run` publishes the whole run.
+    """
     table = _decision_table(frame, run_id, shard, plan, champion)
     with get_warehouse(cfg) as warehouse:
-        return warehouse.write("decisions", table, mode="replace_run", run_filter={"run_id": run_id, "shard": shard})
+        return warehouse.write(
+            "decisions_staging", table, mode="replace_run", run_filter={"run_id": run_id, "shard": shard}
+        )
 
 
 def _decision_table(
@@ -25,6 +33,7 @@ def _decision_table(
 ) -> pd.DataFrame:
     # decided_at is the run's logical time, not the wall clock, so a re-run writes identical rows.
     out = decisions.assign(
+        logical_date=_logical_date(plan),
         run_id=run_id,
         shard=shard,
         decided_at=pd.Timestamp(plan.as_of),
@@ -35,6 +44,12 @@ def _decision_table(
     for col in ("p_response", "uplift", "propensity"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     return out[DECISIONS.column_names].sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _logical_date(plan: ScoringPlan) -> date:
+    from pipelines.scoring.publish import logical_date_of
+
+    return date.fromisoformat(plan.logical_date) if plan.logical_date else logical_date_of(plan.as_of)
 
 
 def decision_summary(cfg: HeraldConfig, run_id: str) -> dict[str, object]:

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from pipelines.config import HeraldConfig
 from pipelines.training import features
+from pipelines.validation.accounting import RowCount, check, write_metrics
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 from pipelines.warehouse.extract import load_extract
 
@@ -32,6 +33,7 @@ class ScoringPlan:
     n_active_messages: int
     as_of: str
     batch_customers: int = 250
+    logical_date: str = ""  # ISO date the run's decisions are published under (default: as_of's UTC date)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -50,12 +52,20 @@ def shard_of(customer_ids: pd.Series, n_shards: int) -> np.ndarray:
     return np.array([zlib.crc32(c.encode()) % n_shards for c in customer_ids.astype(str)], dtype=np.int64)
 
 
-def prepare_scoring(cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str], as_of: datetime) -> ScoringPlan:
+def prepare_scoring(
+    cfg: HeraldConfig,
+    run_id: str,
+    extract_paths: dict[str, str],
+    as_of: datetime,
+    logical_date: str | None = None,
+) -> ScoringPlan:
     """Customer features as of now, written one Parquet file per shard; the active message catalogue.
 
     Features are aggregated over all customers at once so every shard sees the same columns (a
     category no customer of one shard browsed is still a column there); each shard file is
-    written in row groups of ``scoring_batch_customers`` so a shard task can stream it.
+    written in row groups of ``scoring_batch_customers`` so a shard task can stream it. Row
+    accounting: every customer lands in exactly one shard and every message is active or not on
+    the run's date (RowAccountingError otherwise); the counts go to ``monitoring_metrics``.
     """
     tables = load_extract(extract_paths)
     customers = features.customer_features(
@@ -74,10 +84,10 @@ def prepare_scoring(cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str
     customers["shard"] = shard_of(customers["customer_id"], cfg.scoring_shards)
     messages = tables["messages"]
     today = pd.Timestamp(as_of).date()
-    active = messages[
-        (pd.to_datetime(messages["active_from"]).dt.date <= today)
-        & (pd.to_datetime(messages["active_to"]).dt.date >= today)
-    ]
+    is_active = (pd.to_datetime(messages["active_from"]).dt.date <= today) & (
+        pd.to_datetime(messages["active_to"]).dt.date >= today
+    )
+    active = messages[is_active]
     out = cfg.run_dir(run_id) / "scoring"
     shard_dir = out / "customers"
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -85,11 +95,27 @@ def prepare_scoring(cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str
         stale.unlink()  # a re-run with fewer shards must not leave an old shard behind
     batch = max(1, cfg.scoring_batch_customers)
     shards = sorted(int(s) for s in customers["shard"].unique())
+    shard_sizes = []
     for shard, part in customers.groupby("shard", sort=True):
+        shard_sizes.append(len(part))
         part.reset_index(drop=True).to_parquet(
             shard_dir / f"shard={int(shard)}.parquet", index=False, row_group_size=batch
         )
     features.message_features(active, cfg.assets_dir).to_parquet(out / "active_messages.parquet", index=False)
+    accounting = check(
+        [
+            RowCount("prepare", "customers", len(tables["customers"]), kept=int(sum(shard_sizes))),
+            RowCount(
+                "prepare",
+                "messages",
+                len(messages),
+                kept=len(active),
+                out_of_scope=int((~is_active).sum()),
+                note=f"not active on {today}",
+            ),
+        ]
+    )
+    write_metrics(cfg, run_id, "prepare", accounting)
     return ScoringPlan(
         customers_dir=str(shard_dir),
         messages_path=str(out / "active_messages.parquet"),
@@ -98,6 +124,9 @@ def prepare_scoring(cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str
         n_active_messages=len(active),
         as_of=pd.Timestamp(as_of).isoformat(),
         batch_customers=batch,
+        logical_date=logical_date or pd.Timestamp(as_of).tz_convert("UTC").date().isoformat()
+        if pd.Timestamp(as_of).tzinfo
+        else pd.Timestamp(as_of).date().isoformat(),
     )
 
 

@@ -72,7 +72,11 @@ def segment_customers(
     estimator: Any | None = None,
     mlflow_run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Assign every customer a segment, write ``customer_segments`` (replace_run) and log the profiles."""
+    """Assign every customer a segment, stage them in ``customer_segments_staging`` and log the profiles.
+
+    The segments become visible in ``customer_segments`` with the run's decisions, when
+    :func:`pipelines.scoring.publish.publish_scoring_run` publishes the run.
+    """
     estimator = estimator if estimator is not None else served_estimator(cfg, champion)
     seed = zlib.crc32(run_id.encode()) % (2**31)
     model = fit_segments(plan, estimator, cfg.policy.segments, seed=seed)
@@ -91,8 +95,10 @@ def segment_customers(
     profile = segment_profiles(pd.concat(stats, ignore_index=True).assign(segment=lambda f: f["segment"].map(relabel)))
     with get_warehouse(cfg) as warehouse:
         written = warehouse.write(
-            "customer_segments",
-            segments.assign(run_id=run_id)[["run_id", "customer_id", "segment"]],
+            "customer_segments_staging",
+            segments.assign(run_id=run_id, logical_date=_logical_date(plan))[
+                ["logical_date", "run_id", "customer_id", "segment"]
+            ],
             mode="replace_run",
             run_filter={"run_id": run_id},
         )
@@ -105,6 +111,14 @@ def segment_customers(
     if mlflow_run_id:
         _log_profiles(cfg, mlflow_run_id, result)
     return result
+
+
+def _logical_date(plan: ScoringPlan) -> Any:
+    from datetime import date
+
+    from pipelines.scoring.publish import logical_date_of
+
+    return date.fromisoformat(plan.logical_date) if plan.logical_date else logical_date_of(plan.as_of)
 
 
 def _profile_inputs(batch: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:

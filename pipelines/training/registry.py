@@ -57,10 +57,17 @@ def register_challenger(
     """Log the pyfunc (preprocessing + model) in the given MLflow run, register it and set ``alias``.
 
     A retried task finds the version already registered from this run and reuses it, so Airflow
-    retries never leave duplicate versions behind.
+    retries never leave duplicate versions behind. A re-run of the same DAG run (``tags`` carry
+    its ``dag_run_id``) trains in a new MLflow child run; it too reuses the version that DAG run
+    registered for this estimator, so one DAG run never holds two versions of one estimator.
     """
     client = connect(cfg)
     done = client.search_model_versions(f"name = '{cfg.model_name}' AND run_id = '{mlflow_run_id}'")
+    dag_run_id = (tags or {}).get("dag_run_id")
+    if not done and dag_run_id:
+        done = client.search_model_versions(
+            f"name = '{cfg.model_name}' AND tags.dag_run_id = '{dag_run_id}' AND tags.estimator = '{estimator_name}'"
+        )
     version = (
         max((str(v.version) for v in done), key=int)
         if done

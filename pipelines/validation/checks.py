@@ -137,6 +137,40 @@ def freshness(events: pd.DataFrame | None, as_of: pd.Timestamp, max_age_days: fl
     )
 
 
+def catalogue_active(messages: pd.DataFrame, as_of: pd.Timestamp) -> RuleResult:
+    """Table rule for scoring runs: at least one message is active on the run's date (UTC).
+
+    A catalogue whose every message expired (or has not started) would leave every customer with
+    nothing to send; the failure names the run's date and the newest ``active_to``.
+    """
+    day = as_of.tz_convert("UTC").date() if as_of.tzinfo else as_of.date()
+    start = pd.to_datetime(messages["active_from"]).dt.date
+    end = pd.to_datetime(messages["active_to"]).dt.date
+    active = (start <= day) & (end >= day)
+    n_active = int(active.sum())
+    newest = end.dropna().max() if end.notna().any() else None
+    earliest = start.dropna().min() if start.notna().any() else None
+    observed = (
+        f"{n_active} of {len(messages)} messages active on {day}; active_from from {earliest},"
+        f" newest active_to {newest}"
+    )
+    return RuleResult(
+        "messages",
+        "some_message_active",
+        "expect_some_message_active_on_run_date",
+        "table",
+        n_active > 0,
+        "active_to",
+        source="pandas",
+        element_count=len(messages),
+        observed=observed,
+        note=""
+        if n_active
+        else f"no message is active on the run date {day} (newest active_to {newest}): extend active_to "
+        "or add messages to the catalogue, or score a date the catalogue covers",
+    )
+
+
 def volume(
     rows: dict[str, int], previous: dict[str, Any] | None, min_ratio: float, max_ratio: float
 ) -> list[RuleResult]:

@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.errors import DataValidationError
+from pipelines.errors import DataValidationError, RowAccountingError
 from pipelines.validation import checks
+from pipelines.validation.accounting import RowCount, check, write_metrics
 from pipelines.validation.quarantine import (
     QUARANTINE_TABLES,
     rejected_frame,
@@ -114,6 +115,11 @@ def validate_extract(
             )
 
     kept_frames = {n: f.drop(index=list(broken_rows.get(n, {}))) for n, f in frames.items()}
+    messages_usable = not {"active_from", "active_to"} & unusable.get("messages", {"active_from"})
+    if purpose == "scoring" and "messages" in frames and messages_usable:
+        catalogue = checks.catalogue_active(frames["messages"], as_of)
+        catalogue.outcome = "passed" if catalogue.success else "failed"
+        rules["messages"].append(catalogue)
     if purpose in FRESHNESS_PURPOSES and "events" not in unusable.get("events", set()):
         fresh = checks.freshness(kept_frames.get("events"), as_of, cfg.validation_max_event_age_days)
         fresh.outcome = "passed" if fresh.success else "failed"
@@ -125,7 +131,7 @@ def validate_extract(
         rules.setdefault(rule.table, []).append(rule)
 
     # Rejected rows are written even when the gate fails, so people can see what was wrong.
-    rejected = [rejected_frame(run_id, n, frames[n], b) for n, b in broken_rows.items() if b]
+    rejected = [rejected_frame(run_id, n, frames[n], b, rules.get(n, [])) for n, b in broken_rows.items() if b]
     n_rejected = write_rejected(cfg, run_id, pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame())
 
     failures = [r for table_rules in rules.values() for r in table_rules if r.outcome == "failed"]
@@ -137,8 +143,8 @@ def validate_extract(
         n_out = len(broken_rows.get(name, {}))
         kept = len(frame) - n_out
         if passed and name in QUARANTINE_TABLES and name in rules:
-            paths[name], written = write_kept(frame, broken_rows.get(name, {}), out_dir, name)
-            assert written == kept, f"{name}: wrote {written} rows, expected {kept}"
+            # What was written is what downstream reads: count it, so the accounting checks the file.
+            paths[name], kept = write_kept(frame, broken_rows.get(name, {}), out_dir, name)
         table_rules = rules.get(name, [])
         tables[name] = {
             "rows_in": len(frame),
@@ -150,6 +156,9 @@ def validate_extract(
         }
         log.info("validation %s %s: %d rows in = %d kept + %d rejected", run_id, name, len(frame), kept, n_out)
 
+    accounting = row_accounting(extracted.get("accounting", {}), tables)
+    write_metrics(cfg, run_id, "extract", [e for e in accounting if e.step == "extract"])
+    write_metrics(cfg, run_id, "validate", [e for e in accounting if e.step == "validate"])
     report = {
         "run_id": run_id,
         "purpose": purpose,
@@ -161,6 +170,7 @@ def validate_extract(
         "rejected_rows_written": n_rejected,
         "failures": [r.line() for r in failures],
         "tables": tables,
+        "row_accounting": [e.to_dict() | {"line": e.line()} for e in accounting],
         "paths": paths if passed else {},
     }
     report_paths = write_reports(cfg, run_id, report)
@@ -187,9 +197,32 @@ def validate_extract(
             for n, t in tables.items()
         },
         "rejected_rows": n_rejected,
+        "row_accounting": [e.line() for e in accounting],
         "report": report_paths,
         "paths": paths,
     }
+
+
+def row_accounting(extract: dict[str, dict[str, int]], tables: dict[str, dict[str, Any]]) -> list[RowCount]:
+    """Extract and gate counts per table, checked: source = extracted + out of window, extracted = kept + rejected.
+
+    Raises RowAccountingError when a step lost or doubled rows (``extract`` is absent for frames
+    handed over without counts, e.g. in tests).
+    """
+    entries = [
+        RowCount("extract", name, a["source_rows"], kept=a["extracted"], out_of_scope=a["out_of_window"])
+        for name, a in extract.items()
+    ]
+    entries += [
+        RowCount("validate", name, t["rows_in"], kept=t["kept"], rejected=t["rejected"]) for name, t in tables.items()
+    ]
+    for entry in entries:
+        written = extract.get(entry.table, {}).get("extracted")
+        if entry.step == "validate" and written is not None and entry.rows_in != written:
+            raise RowAccountingError(
+                f"{entry.table}: the gate read {entry.rows_in} rows but the extract wrote {written}"
+            )
+    return check(entries)
 
 
 def _metrics(tables: dict[str, dict[str, Any]], passed: bool) -> dict[str, float]:

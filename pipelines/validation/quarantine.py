@@ -11,12 +11,12 @@ import pandas as pd
 
 from pipelines.config import HeraldConfig
 from pipelines.validation.results import RuleResult
+from pipelines.warehouse.contract import INPUT_TABLES, REJECTED_ROWS
 
 QUARANTINE_TABLES = ("events", "sends", "reviews")
 REJECTED_TABLE = "rejected_rows"
-# run_id STRING, table_name STRING, row_number INT64 (position in the extract), rule STRING (every
-# broken rule, comma-separated), row_json STRING, rejected_at TIMESTAMP. One row per rejected input row.
-REJECTED_COLUMNS = ("run_id", "table_name", "row_number", "rule", "row_json", "rejected_at")
+# One row per rejected input row; the layout is the contract's REJECTED_ROWS.
+REJECTED_COLUMNS = tuple(REJECTED_ROWS.column_names)
 
 
 def rejected_positions(rules: list[RuleResult], n_rows: int) -> dict[int, list[str]]:
@@ -31,23 +31,53 @@ def rejected_positions(rules: list[RuleResult], n_rows: int) -> dict[int, list[s
     return broken
 
 
-def rejected_frame(run_id: str, table: str, frame: pd.DataFrame, broken: dict[int, list[str]]) -> pd.DataFrame:
-    """The rejected rows of one table in the ``rejected_rows`` layout."""
+def rejected_frame(
+    run_id: str,
+    table: str,
+    frame: pd.DataFrame,
+    broken: dict[int, list[str]],
+    rules: list[RuleResult] | None = None,
+) -> pd.DataFrame:
+    """The rejected rows of one table in the ``rejected_rows`` layout, with the row's key and why it broke."""
     positions = sorted(broken)
     rows = frame.iloc[positions]
     # NaN/NaT are not JSON; None is.
     records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    key = INPUT_TABLES[table].key if table in INPUT_TABLES else None
+    by_name = {r.rule: r for r in rules or []}
     now = pd.Timestamp(datetime.now(UTC))
     return pd.DataFrame(
         {
             "run_id": pd.Series([run_id] * len(positions), dtype=object),
             "table_name": pd.Series([table] * len(positions), dtype=object),
             "row_number": pd.Series(positions, dtype="int64"),
+            "row_key": pd.Series(
+                [None if key is None or r.get(key) is None else str(r[key]) for r in records], dtype=object
+            ),
             "rule": pd.Series([",".join(broken[p]) for p in positions], dtype=object),
+            "reason": pd.Series(
+                [_reason(table, rec, broken[p], by_name) for p, rec in zip(positions, records)], dtype=object
+            ),
             "row_json": pd.Series([json.dumps(r, default=str) for r in records], dtype=object),
             "rejected_at": pd.Series([now] * len(positions), dtype="datetime64[ns, UTC]"),
         }
     )
+
+
+def _reason(table: str, record: dict[str, object], names: list[str], rules: dict[str, RuleResult]) -> str:
+    """``sends.sent_at = NULL breaks sent_at_not_null (expect_column_values_to_not_be_null)``, one per rule."""
+    parts = []
+    for name in names:
+        rule = rules.get(name)
+        column = rule.column if rule else None
+        if column is None:
+            parts.append(f"{table} row breaks {name}")
+            continue
+        value = record.get(column)
+        shown = "NULL" if value is None else json.dumps(value, default=str)
+        text = f"{table}.{column} = {shown} breaks {name} ({rule.expectation})"
+        parts.append(text + (f": {rule.note}" if rule.note else ""))
+    return "; ".join(parts)
 
 
 def write_rejected(cfg: HeraldConfig, run_id: str, rejected: pd.DataFrame) -> int:

@@ -97,8 +97,9 @@ def run_suite(
         meta = exp.get("meta", {})
         if meta.get("level") not in levels:
             continue
-        column = exp["kwargs"].get("column")
-        if column in skip_columns and exp["type"] != "expect_column_to_exist":
+        column = _column(exp["kwargs"])
+        used = {exp["kwargs"].get(k) for k in ("column", "column_A", "column_B")} - {None}
+        if used & set(skip_columns) and exp["type"] != "expect_column_to_exist":
             skipped.append(
                 RuleResult(
                     table,
@@ -120,6 +121,11 @@ def run_suite(
     used = {k: v for k, v in parameters.items() if _uses(chosen, k)}
     outcome = batch.validate(suite, result_format={"result_format": "COMPLETE"}, expectation_parameters=used)
     return skipped + [_to_rule(table, r, len(frame)) for r in outcome.results]
+
+
+def _column(kwargs: Any) -> str | None:
+    """The column a rule is reported under: its column, or the first of a column pair."""
+    return kwargs.get("column") or kwargs.get("column_A")
 
 
 def _uses(expectations: list[dict[str, Any]], name: str) -> bool:
@@ -144,7 +150,7 @@ def _to_rule(table: str, gx_result: Any, n_rows: int) -> RuleResult:
         expectation=config.type,
         level=meta.get("level", "table"),
         success=bool(gx_result.success),
-        column=config.kwargs.get("column"),
+        column=_column(config.kwargs),
         unexpected_count=int(result.get("unexpected_count") or 0),
         element_count=int(result.get("element_count") or n_rows),
         sample=list(result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +57,27 @@ class Warehouse(abc.ABC):
         ``run_filter`` (e.g. ``{"run_id": r, "shard": 3}``) and inserts ``frame`` in one
         transaction, so a retried run replaces exactly its own rows and a reader never sees a
         half-written run.
+        """
+
+    @abc.abstractmethod
+    def publish_run(
+        self,
+        logical_date: date,
+        run_id: str,
+        swaps: Mapping[str, str],
+        expected: Mapping[str, int],
+        ledger: Mapping[str, Any],
+        ledger_table: str = "scoring_runs",
+    ) -> dict[str, int]:
+        """Make one run the only visible one for ``logical_date``, in a single transaction.
+
+        ``swaps`` maps each target table to its staging twin (both with ``logical_date`` and
+        ``run_id`` columns). For each pair the target's rows of ``logical_date`` are deleted, the
+        staging rows of (``logical_date``, ``run_id``) inserted, and the staging rows of that date
+        dropped (a killed earlier attempt's leftovers included). The run must bring exactly
+        ``expected[target]`` rows per target, else nothing changes (WarehouseError). The ledger's
+        other ``complete`` run of that date becomes ``replaced`` and ``ledger`` (one row, this
+        run's) replaces the run's ledger row. Returns rows inserted per target.
         """
 
     @abc.abstractmethod

@@ -255,6 +255,73 @@ class BigQueryWarehouse(Warehouse):
             ]
         )
 
+    def publish_run(
+        self,
+        logical_date: dt.date,
+        run_id: str,
+        swaps: Mapping[str, str],
+        expected: Mapping[str, int],
+        ledger: Mapping[str, Any],
+        ledger_table: str = "scoring_runs",
+    ) -> dict[str, int]:
+        script = self.publish_script(swaps, expected, list(ledger), ledger_table)
+        params: list[Any] = [
+            bigquery.ScalarQueryParameter("logical_date", "DATE", logical_date),
+            bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
+        ]
+        params += [
+            bigquery.ScalarQueryParameter(f"expected_{target}", "INT64", int(n)) for target, n in expected.items()
+        ]
+        columns = contract.OUTPUT_TABLES[ledger_table]
+        params += [
+            bigquery.ScalarQueryParameter(f"ledger_{c}", columns.column(c).type, plain_value(v))
+            for c, v in ledger.items()
+        ]
+        config = bigquery.QueryJobConfig(default_dataset=self.dataset_id, query_parameters=params)
+        try:
+            self._client.query(script, job_config=config, location=self.location).result()
+        except gexc.GoogleAPIError as exc:
+            raise self._translate(exc, None, f"publishing run {run_id} ({logical_date})") from None
+        return {target: int(n) for target, n in expected.items()}
+
+    def publish_script(
+        self, swaps: Mapping[str, str], expected: Mapping[str, int], ledger_columns: list[str], ledger_table: str
+    ) -> str:
+        """One script job: DDL, then a transaction that checks the staged counts and swaps the date's partition.
+
+        ``ASSERT`` fails the script (and BigQuery rolls the transaction back) when a staging table
+        does not hold exactly the run's expected rows, so a partial run never becomes visible.
+        """
+        lines = [self._create_statement(t) for t in (*swaps, *swaps.values(), ledger_table)]
+        lines.append("BEGIN TRANSACTION;")
+        for target, staging in swaps.items():
+            tgt, stg = f"`{self._table_id(target)}`", f"`{self._table_id(staging)}`"
+            cols = ", ".join(f"`{c}`" for c in contract.OUTPUT_TABLES[target].column_names)
+            run_rows = "WHERE logical_date = @logical_date AND run_id = @run_id"
+            lines += [
+                f"ASSERT (SELECT COUNT(*) FROM {stg} {run_rows}) = @expected_{target}"
+                f" AS 'staged rows of {target} differ from the expected count of the run: not published';",
+                f"DELETE FROM {tgt} WHERE logical_date = @logical_date;",
+                f"INSERT INTO {tgt} ({cols}) SELECT {cols} FROM {stg} {run_rows};",
+                f"DELETE FROM {stg} WHERE logical_date = @logical_date;",
+            ]
+        ledger = f"`{self._table_id(ledger_table)}`"
+        lines += [
+            f"UPDATE {ledger} SET status = 'replaced'"
+            " WHERE logical_date = @logical_date AND status = 'complete' AND run_id != @run_id;",
+            f"DELETE FROM {ledger} WHERE run_id = @run_id;",
+            f"INSERT INTO {ledger} ({', '.join(f'`{c}`' for c in ledger_columns)})"
+            f" VALUES ({', '.join(f'@ledger_{c}' for c in ledger_columns)});",
+            "COMMIT TRANSACTION;",
+        ]
+        return "\n".join(lines)
+
+    def _create_statement(self, table: str) -> str:
+        from pipelines.warehouse.ddl import table_ddl
+
+        # table_ddl writes `dataset.table`; the job's default project resolves it.
+        return table_ddl(self.dataset, contract.OUTPUT_TABLES[table])
+
     # ---- catalogue -------------------------------------------------------------------
     def list_tables(self) -> list[str]:
         try:

@@ -133,27 +133,28 @@ LOYALTY_TIERS = ("none", "silver", "gold", "platinum")
 DEVICES = ("web", "app", "store")
 HOLDOUT_CHANNEL = "none"
 
-# ---- outputs written by Herald (append-only per run, idempotent per run id) -------------
-DECISIONS = Table(
-    "decisions",
-    (
-        _c("run_id", "STRING", nullable=False),
-        _c("shard", "INT64", nullable=False),
-        _c("decided_at", "TIMESTAMP", nullable=False),
-        _c("customer_id", "STRING", nullable=False),
-        _c("message_id", "STRING"),
-        _c("channel", "STRING"),
-        _c("send_hour", "INT64"),
-        _c("p_response", "FLOAT64"),
-        _c("uplift", "FLOAT64"),
-        _c("propensity", "FLOAT64"),
-        _c("policy", "STRING"),
-        _c("reason", "STRING"),
-        _c("model_name", "STRING"),
-        _c("model_version", "STRING"),
-    ),
-    key=None,
+# ---- outputs written by Herald --------------------------------------------------------
+# decisions and customer_segments hold published scoring runs only, one per logical date: shards
+# write to the *_staging twins and pipelines/scoring/publish.py swaps a whole run in at once.
+DECISION_COLUMNS = (
+    _c("logical_date", "DATE", nullable=False),
+    _c("run_id", "STRING", nullable=False),
+    _c("shard", "INT64", nullable=False),
+    _c("decided_at", "TIMESTAMP", nullable=False),
+    _c("customer_id", "STRING", nullable=False),
+    _c("message_id", "STRING"),
+    _c("channel", "STRING"),
+    _c("send_hour", "INT64"),
+    _c("p_response", "FLOAT64"),
+    _c("uplift", "FLOAT64"),
+    _c("propensity", "FLOAT64"),
+    _c("policy", "STRING"),
+    _c("reason", "STRING"),
+    _c("model_name", "STRING"),
+    _c("model_version", "STRING"),
 )
+DECISIONS = Table("decisions", DECISION_COLUMNS, key=None)
+DECISIONS_STAGING = Table("decisions_staging", DECISION_COLUMNS, key=None)
 
 MONITORING_METRICS = Table(
     "monitoring_metrics",
@@ -170,14 +171,35 @@ MONITORING_METRICS = Table(
     key=None,
 )
 
-CUSTOMER_SEGMENTS = Table(
-    "customer_segments",
+SEGMENT_COLUMNS = (
+    _c("logical_date", "DATE", nullable=False),
+    _c("run_id", "STRING", nullable=False),
+    _c("customer_id", "STRING", nullable=False),
+    _c("segment", "INT64"),
+)
+CUSTOMER_SEGMENTS = Table("customer_segments", SEGMENT_COLUMNS, key=None)
+CUSTOMER_SEGMENTS_STAGING = Table("customer_segments_staging", SEGMENT_COLUMNS, key=None)
+
+# The ledger of scoring runs: one row per run id; at most one 'complete' run per logical date.
+SCORING_RUNS = Table(
+    "scoring_runs",
     (
+        _c("logical_date", "DATE", nullable=False),
         _c("run_id", "STRING", nullable=False),
-        _c("customer_id", "STRING", nullable=False),
-        _c("segment", "INT64"),
+        _c("status", "STRING", nullable=False),  # running, complete, replaced, failed
+        _c("started_at", "TIMESTAMP", nullable=False),
+        _c("published_at", "TIMESTAMP"),
+        _c("as_of", "TIMESTAMP"),
+        _c("customers", "INT64"),
+        _c("decisions", "INT64"),
+        _c("messages_sent", "INT64"),
+        _c("segments", "INT64"),
+        _c("shards", "INT64"),
+        _c("model_name", "STRING"),
+        _c("model_version", "STRING"),
+        _c("note", "STRING"),
     ),
-    key=None,
+    key="run_id",
 )
 
 REJECTED_ROWS = Table(
@@ -185,8 +207,10 @@ REJECTED_ROWS = Table(
     (
         _c("run_id", "STRING", nullable=False),
         _c("table_name", "STRING", nullable=False),
-        _c("row_number", "INT64", nullable=False),
+        _c("row_number", "INT64", nullable=False),  # position in the run's extract
+        _c("row_key", "STRING"),  # the table's key value (NULL when the key itself is missing)
         _c("rule", "STRING", nullable=False),  # every rule the row broke, comma-separated
+        _c("reason", "STRING"),  # the broken rules in words, with the offending values
         _c("row_json", "STRING"),
         _c("rejected_at", "TIMESTAMP", nullable=False),
     ),
@@ -211,5 +235,15 @@ MODEL_PROMOTIONS = Table(
 )
 
 OUTPUT_TABLES: dict[str, Table] = {
-    t.name: t for t in (DECISIONS, MONITORING_METRICS, CUSTOMER_SEGMENTS, REJECTED_ROWS, MODEL_PROMOTIONS)
+    t.name: t
+    for t in (
+        DECISIONS,
+        DECISIONS_STAGING,
+        SCORING_RUNS,
+        MONITORING_METRICS,
+        CUSTOMER_SEGMENTS,
+        CUSTOMER_SEGMENTS_STAGING,
+        REJECTED_ROWS,
+        MODEL_PROMOTIONS,
+    )
 }

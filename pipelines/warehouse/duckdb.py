@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +254,71 @@ class DuckDBWarehouse(Warehouse):
             finally:
                 con.unregister(_FRAME_VIEW)
         return len(frame)
+
+    def publish_run(
+        self,
+        logical_date: date,
+        run_id: str,
+        swaps: Mapping[str, str],
+        expected: Mapping[str, int],
+        ledger: Mapping[str, Any],
+        ledger_table: str = "scoring_runs",
+    ) -> dict[str, int]:
+        if self.read_only:
+            raise WarehouseError(f"warehouse {self.path} is open read-only; cannot publish run {run_id}")
+        inserted: dict[str, int] = {}
+        with self._connection() as con:
+            try:
+                con.execute("BEGIN TRANSACTION")
+                for target, staging in swaps.items():
+                    self._create_if_missing(con, target, "")
+                    self._create_if_missing(con, staging, "")
+                    con.execute(f"DELETE FROM {self._qualified(target)} WHERE logical_date = ?", [logical_date])
+                    row = con.execute(
+                        f"INSERT INTO {self._qualified(target)} BY NAME SELECT * FROM {self._qualified(staging)}"
+                        " WHERE logical_date = ? AND run_id = ?",
+                        [logical_date, run_id],
+                    ).fetchone()
+                    inserted[target] = int(row[0]) if row else 0
+                    if inserted[target] != expected[target]:
+                        raise WarehouseError(
+                            f"run {run_id} ({logical_date}) staged {inserted[target]} rows for {self.dataset}.{target},"
+                            f" expected {expected[target]}: not published; re-run the scoring DAG for {logical_date}"
+                        )
+                    con.execute(f"DELETE FROM {self._qualified(staging)} WHERE logical_date = ?", [logical_date])
+                self._create_if_missing(con, ledger_table, "")
+                ledger_q = self._qualified(ledger_table)
+                con.execute(
+                    f"UPDATE {ledger_q} SET status = 'replaced'"
+                    " WHERE logical_date = ? AND status = 'complete' AND run_id <> ?",
+                    [logical_date, run_id],
+                )
+                con.execute(f"DELETE FROM {ledger_q} WHERE run_id = ?", [run_id])
+                self._create_views(con)
+                columns = list(ledger)
+                con.execute(
+                    f"INSERT INTO {ledger_q} ({', '.join(_q(c) for c in columns)})"
+                    f" VALUES ({', '.join('?' for _ in columns)})",
+                    [plain_value(ledger[c]) for c in columns],
+                )
+                con.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                if isinstance(exc, duckdb.Error):
+                    raise self._translate(exc, con, None, f"publishing run {run_id} ({logical_date})") from None
+                raise
+        return inserted
+
+    def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The consumers' views of ddl.VIEWS (e.g. published_decisions), as BigQuery has them."""
+        from pipelines.warehouse.ddl import VIEWS, view_select
+        from pipelines.warehouse.sql import to_duckdb
+
+        for name in VIEWS:
+            con.execute(
+                f"CREATE OR REPLACE VIEW {self._qualified(name)} AS {to_duckdb(view_select(self.dataset, name))}"
+            )
 
     def _typed_select(self, con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> str:
         """SELECT over the registered frame casting contract columns to their contract types."""

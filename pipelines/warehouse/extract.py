@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -11,7 +11,7 @@ from typing import Literal
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.errors import WarehouseError
+from pipelines.errors import RowAccountingError, WarehouseError
 from pipelines.warehouse import get_warehouse
 from pipelines.warehouse.contract import INPUT_TABLES
 
@@ -65,6 +65,8 @@ class ExtractResult:
     paths: dict[str, str]
     rows: dict[str, int]
     windows: dict[str, str]
+    # Per table: source_rows = extracted (in_window + no_timestamp) + out_of_window, checked here.
+    accounting: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -74,13 +76,17 @@ def extract_tables(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: date
     """Run each ``extract_<table>.sql`` for the run's windows and save the rows as Parquet.
 
     Required tables (customers, messages, sends) must exist; optional ones (events, reviews) are
-    skipped when absent, which switches their modality off downstream.
+    skipped when absent, which switches their modality off downstream. Each table is counted too
+    (``count_<table>.sql``): rows a window cannot place (a NULL timestamp) are extracted for the
+    gate to reject, and extracted + out of window must equal the source rows, else
+    RowAccountingError.
     """
     windows = extract_windows(cfg, purpose, as_of)
     out_dir = cfg.run_dir(run_id) / "extract"
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, str] = {}
     rows: dict[str, int] = {}
+    accounting: dict[str, dict[str, int]] = {}
     with get_warehouse(cfg) as warehouse:
         present = set(warehouse.list_tables())
         for name, table in INPUT_TABLES.items():
@@ -92,6 +98,8 @@ def extract_tables(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: date
                     )
                 continue
             frame = warehouse.query(f"extract_{name}", windows.params()[name])
+            counted = warehouse.query(f"count_{name}", windows.params()[name]).iloc[0]
+            accounting[name] = _account(name, len(frame), counted)
             path = out_dir / f"{name}.parquet"
             frame.to_parquet(path, index=False)
             paths[name] = str(path)
@@ -101,9 +109,28 @@ def extract_tables(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: date
         paths=paths,
         rows=rows,
         windows={k: v.isoformat() for k, v in asdict(windows).items()},
+        accounting=accounting,
     )
     (out_dir / "manifest.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
+
+
+def _account(table: str, extracted: int, counted: pd.Series) -> dict[str, int]:
+    """The extract's row accounting of one table, checked: what the query returned is what the counts say."""
+    source = int(counted["source_rows"])
+    in_window, no_timestamp = int(counted["in_window"]), int(counted["no_timestamp"])
+    if extracted != in_window + no_timestamp:
+        raise RowAccountingError(
+            f"extract of {table}: the query returned {extracted} rows but {in_window} are in the window and"
+            f" {no_timestamp} have no timestamp; extract_{table}.sql and count_{table}.sql disagree"
+        )
+    return {
+        "source_rows": source,
+        "extracted": extracted,
+        "in_window": in_window,
+        "no_timestamp": no_timestamp,
+        "out_of_window": source - in_window - no_timestamp,
+    }
 
 
 def load_extract(paths: dict[str, str]) -> dict[str, pd.DataFrame]:

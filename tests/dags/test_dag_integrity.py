@@ -87,3 +87,12 @@ def test_training_gates_the_deep_challenger_before_any_fallback(dagbag) -> None:
     assert "register" in dag.get_task("gate").upstream_task_ids
     assert "gate" in dag.get_task("gate_fallback").upstream_task_ids
     assert "gate_fallback" in dag.get_task("finish").upstream_task_ids
+
+
+def test_scoring_publishes_only_after_every_writer(dagbag) -> None:
+    dag = dagbag.dags["herald_scoring"]
+    publish = dag.get_task("publish")
+    assert {"allocate_budget", "segments"} <= publish.upstream_task_ids
+    assert "score_shard" in dag.get_task("allocate_budget").upstream_task_ids
+    assert "publish" in dag.get_task("summarize").upstream_task_ids
+    assert publish.on_failure_callback  # a run that dies is marked failed in scoring_runs

@@ -122,13 +122,17 @@ def test_scoring_rerun_of_the_same_run_replaces_its_rows(ran) -> None:
     as_of = datetime.now(UTC).isoformat()
     run_id = "rerun-check"
     extracted = scoring.extract(run_id, as_of)
-    validated = scoring.validate(run_id, extracted, scoring.start(run_id, as_of))
-    plan = scoring.prepare(run_id, validated, as_of)
+    run = scoring.start(run_id, as_of)
+    validated = scoring.validate(run_id, extracted, run["mlflow_run_id"])
+    plan = scoring.prepare(run_id, validated, as_of, run["logical_date"])
     champion = scoring.load_champion()
     for _ in range(2):
         for shard in plan["shards"]:
             scoring.score_shard(run_id, shard, plan, champion)
+    scoring.segments(run_id, plan, champion, run["mlflow_run_id"])
+    scoring.publish(run_id, plan, champion)
     decisions = _table(ran, "decisions")
-    mine = decisions[decisions["run_id"] == run_id]
+    mine = decisions[decisions["logical_date"] == pd.Timestamp(run["logical_date"])]
+    assert set(mine["run_id"]) == {run_id}  # the date's earlier run was replaced, not added to
     assert mine["customer_id"].is_unique
     assert len(mine) == plan["n_customers"]

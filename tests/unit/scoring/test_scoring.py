@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from pipelines.policy.choice import CAMPAIGN_BUDGET, EXPLORE, NO_CONSENT
 from pipelines.scoring.budget import allocate_campaign_budget
 from pipelines.scoring.decisions import decision_summary
 from pipelines.scoring.prepare import ScoringPlan, iter_shard, prepare_scoring
+from pipelines.scoring.publish import publish_scoring_run
 from pipelines.scoring.shard import score_shard
 from pipelines.warehouse.contract import DECISIONS
 from tests.unit.scoring.conftest import CHAMPION, TinyWorld, read_table, stand_in_scorer
@@ -24,7 +27,8 @@ def _run(world: TinyWorld, plan: ScoringPlan, run_id: str, cfg=None) -> list[dic
 
 
 def _decisions(world: TinyWorld, run_id: str) -> pd.DataFrame:
-    frame = read_table(world.cfg, "decisions")
+    # Shards stage their decisions; publication (tests/unit/scoring/test_publish.py) makes them visible.
+    frame = read_table(world.cfg, "decisions_staging")
     return frame[frame["run_id"] == run_id].sort_values("customer_id").reset_index(drop=True)
 
 
@@ -124,7 +128,9 @@ def test_campaign_budget_holds_across_shards(tiny_world: TinyWorld, tiny_plan: S
 
 
 def test_summary_reports_mix_and_estimated_value(tiny_world: TinyWorld, tiny_plan: ScoringPlan) -> None:
-    _run(tiny_world, tiny_plan, "summary")
+    plan = replace(tiny_plan, logical_date="2031-01-01")  # a date of its own: publishing replaces a date's run
+    _run(tiny_world, plan, "summary")
+    publish_scoring_run(tiny_world.cfg, "summary", plan, CHAMPION, with_segments=False)
     summary = decision_summary(tiny_world.cfg, "summary")
     assert summary["decisions"] == tiny_plan.n_customers
     assert set(summary["per_channel"]) <= set(tiny_world.cfg.channels)

@@ -24,7 +24,7 @@ def test_segments_written_once_per_run_with_profiles(tiny_world: TinyWorld, tiny
     cfg = tiny_world.cfg
     for _ in range(2):  # a retried task replaces its rows
         result = segment_customers(cfg, "seg-run", tiny_plan, CHAMPION, estimator=estimator)
-    table = read_table(cfg, "customer_segments")
+    table = read_table(cfg, "customer_segments_staging")  # visible in customer_segments once published
     mine = table[table["run_id"] == "seg-run"]
     assert len(mine) == tiny_plan.n_customers and mine["customer_id"].is_unique
     assert mine["segment"].nunique() == cfg.policy.segments == result["k"]

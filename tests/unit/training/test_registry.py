@@ -91,3 +91,25 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(
     said = CliRunner().invoke(app, ["champion"])
     assert said.exit_code == 0 and f"version {first.version}," in said.output, said.output
     assert CliRunner().invoke(app, ["champion", "--at", "2001-01-01"]).exit_code == 1
+
+
+def test_a_rerun_of_the_same_dag_run_reuses_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERALD_HOME", str(tmp_path))
+    from pipelines.config import load_config
+    from pipelines.tracking import connect, dag_run
+    from pipelines.training.registry import register_challenger
+
+    cfg = load_config()
+    train, test = _rows(2000, 0), _rows(500, 1)
+    path = _estimator(train, tmp_path / "good.joblib", shuffle_labels=False)
+    client = connect(cfg)
+    parent = dag_run(cfg, "herald_training", "run-7")
+    experiment = client.get_run(parent).info.experiment_id
+    children = [client.create_run(experiment, run_name="logreg").info.run_id for _ in range(2)]  # train, re-run
+    tags = {"dag_run_id": "run-7"}
+    first = register_challenger(cfg, children[0], path, "logreg", test, tags)
+    again = register_challenger(cfg, children[1], path, "logreg", test, tags)
+    assert again.version == first.version
+    other = register_challenger(cfg, children[1], path, "lightgbm", test, tags)  # another estimator: its own
+    assert other.version != first.version
+    assert len(client.search_model_versions(f"name = '{cfg.model_name}'")) == 2

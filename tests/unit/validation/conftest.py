@@ -45,7 +45,8 @@ class CleanWorld:
             paths[name] = str(out / f"{name}.parquet")
             frame.to_parquet(paths[name], index=False)
         return {
-            **self.extracted,
+            # The clean extract's row accounting does not describe edited frames: hand them over uncounted.
+            **{k: v for k, v in self.extracted.items() if k != "accounting"},
             "run_dir": str(cfg.run_dir(run_id)),
             "paths": paths,
             "rows": {n: len(f) for n, f in frames.items()},

@@ -88,7 +88,25 @@ def _missing_image(f: Frames, _: Path) -> None:
     f["messages"].loc[0, "image_uri"] = "banners/does_not_exist.png"
 
 
+def _inverted_dates(f: Frames, _: Path) -> None:
+    m = f["messages"]
+    m.loc[0, "active_to"] = pd.Timestamp(m.loc[0, "active_from"]).date() - pd.Timedelta(days=3)
+
+
+def _expired_catalogue(f: Frames, _: Path) -> None:
+    f["messages"]["active_from"] = pd.Timestamp("2019-01-01").date()
+    f["messages"]["active_to"] = pd.Timestamp("2020-12-31").date()
+    f["messages"].loc[0, "active_to"] = pd.Timestamp("2021-03-31").date()
+
+
 CASES: dict[str, Case] = {
+    "message ends before it starts": Case(
+        _inverted_dates, fails=("messages.active_to", "active_to_not_before_active_from", "broken by 1 of")
+    ),
+    "every message expired": Case(
+        _expired_catalogue,
+        fails=("no message is active on the run date 2025-06-01", "newest active_to 2021-03-31", "some_message_active"),
+    ),
     "missing column": Case(_drop_column, fails=("events.event_type", "expect_column_to_exist")),
     "wrong type": Case(_revenue_as_text, fails=("sends.revenue", "expect_column_values_to_be_of_type", "EUR")),
     "null key in customers": Case(

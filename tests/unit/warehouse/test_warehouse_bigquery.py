@@ -363,7 +363,9 @@ def test_replace_run_stages_then_swaps_in_one_transaction() -> None:
     assert loaded["shard"].tolist() == [2, 2]  # the filter column is added to the staged rows
     script = client.query.call_args.args[0]
     statements = [s.strip() for s in script.split(";") if s.strip()]
-    assert statements[0].startswith("CREATE TABLE IF NOT EXISTS `proj.herald.decisions` (`run_id` STRING NOT NULL")
+    assert statements[0].startswith(
+        "CREATE TABLE IF NOT EXISTS `proj.herald.decisions` (`logical_date` DATE NOT NULL, `run_id` STRING NOT NULL"
+    )
     assert statements[1:] == [
         "BEGIN TRANSACTION",
         "DELETE FROM `proj.herald.decisions` WHERE `run_id` = @run_id AND `shard` = @shard",
@@ -387,6 +389,48 @@ def test_replace_run_drops_staging_even_when_the_swap_fails() -> None:
         wh.write("scratch", pd.DataFrame({"run_id": ["r1"]}), "replace_run", {"run_id": "r1"})
     assert "LIKE `proj.herald._staging_scratch_" in client.query.call_args.args[0]
     client.delete_table.assert_called_once()
+
+
+def test_publish_swaps_the_date_in_one_script_job_that_asserts_the_staged_counts() -> None:
+    import sqlglot
+
+    client = mocked_client()
+    wh = BigQueryWarehouse("proj", "herald", "EU", client=client)
+    day = dt.date(2026, 6, 1)
+    ledger = {"logical_date": day, "run_id": "r1", "status": "complete", "decisions": 400}
+    wh.publish_run(
+        day,
+        "r1",
+        {"decisions": "decisions_staging", "customer_segments": "customer_segments_staging"},
+        {"decisions": 400, "customer_segments": 400},
+        ledger,
+    )
+    assert client.query.call_count == 1  # one job: nothing becomes visible piecemeal
+    client.load_table_from_dataframe.assert_not_called()
+    script = client.query.call_args.args[0]
+    body = script[script.index("BEGIN TRANSACTION;") :]
+    statements = [s.strip() for s in body.split(";") if s.strip()]
+    assert statements[0] == "BEGIN TRANSACTION" and statements[-1] == "COMMIT TRANSACTION"
+    decisions = [s for s in statements if "`proj.herald.decisions`" in s]
+    assert decisions == [
+        "DELETE FROM `proj.herald.decisions` WHERE logical_date = @logical_date",
+        decisions[1],
+    ]
+    assert decisions[1].startswith("INSERT INTO `proj.herald.decisions` (`logical_date`, `run_id`, `shard`")
+    assert decisions[1].endswith(
+        "FROM `proj.herald.decisions_staging` WHERE logical_date = @logical_date AND run_id = @run_id"
+    )
+    asserts = [s for s in statements if s.startswith("ASSERT")]
+    assert len(asserts) == 2 and "= @expected_decisions AS" in asserts[0]
+    assert statements.index(asserts[0]) < statements.index(decisions[0])  # checked before anything is deleted
+    assert any(s.startswith("UPDATE `proj.herald.scoring_runs` SET status = 'replaced'") for s in statements)
+    for statement in sqlglot.parse(script, read="bigquery"):
+        assert statement is not None
+    params = {p.name: (p.type_, p.value) for p in client.query.call_args.kwargs["job_config"].query_parameters}
+    assert params["logical_date"] == ("DATE", day)
+    assert params["expected_decisions"] == ("INT64", 400)
+    assert params["ledger_decisions"] == ("INT64", 400)
+    assert params["ledger_status"] == ("STRING", "complete")
 
 
 # ---- credentials and imports --------------------------------------------------------------

@@ -228,6 +228,7 @@ def test_extra_parameters_are_ignored_and_missing_ones_named(world: DuckDBWareho
 def decision_rows(run_id: str, shard: int, customers_: list[str], hour: int = 8) -> pd.DataFrame:
     return pd.DataFrame(
         {
+            "logical_date": dt.date(2024, 3, 8),
             "run_id": run_id,
             "shard": shard,
             "decided_at": ts("2024-03-08 06:00"),
@@ -277,7 +278,7 @@ def test_replace_run_failure_leaves_previous_rows(path: Path) -> None:
 
 def test_replace_run_adds_filter_columns_and_rejects_foreign_rows(path: Path) -> None:
     wh = DuckDBWarehouse(path, must_exist=False)
-    frame = pd.DataFrame({"customer_id": ["c1"], "segment": [3]})
+    frame = pd.DataFrame({"logical_date": [dt.date(2024, 3, 8)], "customer_id": ["c1"], "segment": [3]})
     wh.write("customer_segments", frame, "replace_run", {"run_id": "r9"})
     assert rows(path, "SELECT run_id, customer_id, segment FROM herald.customer_segments") == [("r9", "c1", 3)]
     with pytest.raises(WarehouseError, match="run_id = 'r9'"):
