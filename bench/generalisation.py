@@ -9,7 +9,7 @@ the world's true response, beside a logistic-regression and a LightGBM peer on h
 ``HERALD_BENCH_WORLDS=n`` runs only the first n worlds (a smoke run; the JSON says so), and
 ``HERALD_BENCH_SMOKE=1`` shrinks every world to 2,000 customers and runs Hillstrom on the committed
 sample instead of the full file; ``HERALD_BENCH_STRUCTURES=a,b`` picks other structures (presets in
-pipelines/config.py WORLD_STRUCTURES). The same knobs: ``make bench SECTION=generalisation WORLDS=n``.
+pipelines/config.py WORLD_STRUCTURES); ``HERALD_BENCH_REAL=0`` skips the real experiments. The same knobs: ``make bench SECTION=generalisation WORLDS=n``.
 """
 
 from __future__ import annotations
@@ -256,7 +256,13 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
             worlds.append(run_world(cfg, spec, root))
         except Exception as exc:  # one world that fails says why; the others still count
             worlds.append({"name": spec.name, "structure": spec.structure, "seed": spec.seed, "error": repr(exc)})
-    real = {"hillstrom": _guarded(hillstrom_through_dag, cfg, root, smoke), "gerber": gerber_through_import(cfg, root)}
+    if os.environ.get("HERALD_BENCH_REAL", "1") in ("0", "false"):
+        real: dict[str, Any] = {"skipped": "HERALD_BENCH_REAL=0"}
+    else:
+        real = {
+            "hillstrom": _guarded(hillstrom_through_dag, cfg, root, smoke),
+            "gerber": gerber_through_import(cfg, root),
+        }
     return {
         "smoke": bool(limit or smoke),
         "family": {
