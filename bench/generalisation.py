@@ -9,7 +9,8 @@ the world's true response, beside a logistic-regression and a LightGBM peer on h
 ``HERALD_BENCH_WORLDS=n`` runs only the first n worlds (a smoke run; the JSON says so), and
 ``HERALD_BENCH_SMOKE=1`` shrinks every world to 2,000 customers and runs Hillstrom on the committed
 sample instead of the full file; ``HERALD_BENCH_STRUCTURES=a,b`` picks other structures (presets in
-pipelines/config.py WORLD_STRUCTURES); ``HERALD_BENCH_REAL=0`` skips the real experiments. The same knobs: ``make bench SECTION=generalisation WORLDS=n``.
+pipelines/config.py WORLD_STRUCTURES); ``HERALD_BENCH_REAL=0`` skips the real experiments.
+``make bench SECTION=generalisation WORLDS=n`` sets the first.
 """
 
 from __future__ import annotations
