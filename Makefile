@@ -38,7 +38,7 @@ test-fast: install
 	$(PY) -m pytest -m "not slow"
 
 bench: install
-	HERALD_HOME=$(HERALD_BENCH_HOME) $(PY) -m bench.run --section $(SECTION)
+	HERALD_HOME=$(HERALD_BENCH_HOME) $(PY) -m bench.run --section $(SECTION) $(if $(WORLDS),--worlds $(WORLDS),)
 
 ui-mlflow: install
 	$(VENV)/bin/herald ui mlflow

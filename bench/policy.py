@@ -14,34 +14,24 @@ from pipelines.config import HeraldConfig
 POLICY_RUN = "bench-policy"
 
 
-def ensure_champion(cfg: HeraldConfig, run_id: str = "bench-train") -> dict[str, Any]:
-    """Build the world and train + promote a champion through the training flow, unless they exist.
+def ensure_champion(cfg: HeraldConfig) -> dict[str, Any]:
+    """Build the world and train + promote a champion through the training DAG, unless they exist.
 
     Returns the champion (as a dict) and the path of the training rows it was tested on. The
     flows read their config from the environment, so ``cfg`` must be the environment's config.
     """
-    from pipelines.flows import training
-    from pipelines.synthetic import build_world
+    from bench.quality import train_through_dag
+    from pipelines.flows.runner import task_result
     from pipelines.training.registry import current_champion
 
-    if not cfg.duckdb_path.exists() or not (cfg.home / "world" / "params.parquet").exists():
-        build_world(cfg)
-    champion = current_champion(cfg)
+    champion = current_champion(cfg) if cfg.duckdb_path.exists() else None
     if champion is None:
-        as_of = datetime.now(UTC).isoformat()
-        mlflow_run = training.start(run_id, as_of)
-        extracted = training.extract(run_id, as_of)
-        validated = training.validate(run_id, extracted, mlflow_run)
-        training_set = training.build_features(run_id, validated, extracted)
-        trained = training.train_baselines(run_id, training_set, mlflow_run)
-        trained += training.train_deep(run_id, training_set, mlflow_run)
-        registered = training.register(run_id, training_set, trained, mlflow_run, validated)
-        decision = training.gate(run_id, training_set, registered, trained)
-        fallback = training.gate_fallback(run_id, training_set, trained, registered, decision, validated)
-        training.finish(run_id, mlflow_run, extracted, validated, trained, registered, decision, fallback)
+        train_through_dag(cfg)
         champion = current_champion(cfg)
         if champion is None:
-            reasons = decision["reasons"] + fallback.get("decision", {}).get("reasons", [])
+            decision = task_result(cfg, "herald_training", "gate")
+            fallback = task_result(cfg, "herald_training", "gate_fallback")
+            reasons = decision["reasons"] + fallback.get("decision", {}).get("reasons", [])  # type: ignore[index,union-attr]
             raise RuntimeError(f"training did not promote a champion: {'; '.join(reasons)}")
     return {"champion": champion, "rows_path": str(latest_training_rows(cfg))}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -14,27 +13,38 @@ from pipelines.config import HeraldConfig
 from pipelines.training.evaluate import normalised_auc
 
 
-def prepare_training_set(cfg: HeraldConfig, run_id: str = "bench") -> tuple[dict[str, Any], str]:
-    """Build the world (if absent), then extract, validate and build the training set of one run."""
-    from pipelines.flows import training
+def train_through_dag(cfg: HeraldConfig) -> None:
+    """Build the world (if absent) and run ``herald_training`` through the runner the CLI uses.
+
+    The flows read their config from the environment, so ``cfg`` must be the environment's config.
+    """
+    from pipelines.flows.runner import migrate, run_dag
     from pipelines.synthetic import build_world
 
-    if not cfg.duckdb_path.exists():
+    if not cfg.duckdb_path.exists() or not (cfg.home / "world" / "params.parquet").exists():
         build_world(cfg)
-    as_of = datetime.now(UTC).isoformat()
-    mlflow_run = training.start(run_id, as_of)
-    extracted = training.extract(run_id, as_of)
-    validated = training.validate(run_id, extracted, mlflow_run)
-    return training.build_features(run_id, validated, extracted), mlflow_run
+    migrate(cfg)
+    run_dag(cfg, "herald_training")
 
 
-def prepare_training(cfg: HeraldConfig, run_id: str = "bench-quality") -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The training set plus every model trained on it, exactly as the training DAG does."""
-    from pipelines.flows import training
+def prepare_training_set(cfg: HeraldConfig) -> tuple[dict[str, Any], str]:
+    """The training set of one real ``herald_training`` run and that run's MLflow run id."""
+    from pipelines.flows.runner import task_result
 
-    training_set, mlflow_run = prepare_training_set(cfg, run_id)
-    trained = training.train_baselines(run_id, training_set, mlflow_run)
-    trained += training.train_deep(run_id, training_set, mlflow_run)
+    train_through_dag(cfg)
+    started = task_result(cfg, "herald_training", "start")
+    return task_result(cfg, "herald_training", "build_features"), started["mlflow_run_id"]  # type: ignore[index,return-value]
+
+
+def prepare_training(cfg: HeraldConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The training set plus every model the training DAG fitted on it (its tasks' own results)."""
+    from pipelines.flows.runner import task_result
+
+    training_set, _ = prepare_training_set(cfg)
+    trained = [
+        *task_result(cfg, "herald_training", "train_baselines"),  # type: ignore[misc]
+        *task_result(cfg, "herald_training", "train_deep"),  # type: ignore[misc]
+    ]
     return training_set, trained
 
 

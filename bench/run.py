@@ -13,14 +13,17 @@ from rich.console import Console
 from bench.common import write_result
 from pipelines.config import load_config
 
-SECTIONS = ("quality", "sequence", "training", "policy", "scoring", "hillstrom")
+SECTIONS = ("quality", "sequence", "training", "policy", "scoring", "hillstrom", "generalisation")
 console = Console()
 
 
 def main(
     section: Annotated[str, typer.Option(help=f"one of {', '.join(SECTIONS)} or all")] = "all",
+    worlds: Annotated[int, typer.Option(help="generalisation: run only the first N worlds (a smoke run)")] = 0,
 ) -> None:
     """Run the chosen sections on the default synthetic world (HERALD_WORLD__SIZE to change it)."""
+    if worlds:
+        os.environ["HERALD_BENCH_WORLDS"] = str(worlds)
     # Benchmarks get their own state so they never disturb the demo's .herald/.
     os.environ.setdefault("HERALD_HOME", str(load_config().home.parent / ".herald-bench"))
     cfg = load_config()

@@ -21,7 +21,7 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
     from pipelines.training.fit import TrainingSet, load_rows, train_deep
 
     run_id = "bench-sequence"
-    training_set, mlflow_run = prepare_training_set(cfg, run_id)
+    training_set, mlflow_run = prepare_training_set(cfg)
     ts = TrainingSet(**training_set)
     oracle = oracle_auc(cfg, load_rows(ts.rows_path, "test"))
     variants: dict[str, dict[str, float]] = {}

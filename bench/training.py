@@ -30,7 +30,7 @@ def run(cfg: HeraldConfig, epochs: int = 2) -> dict[str, Any]:
     from models.deep import DeepResponse
     from models.preprocessing import TabularPreprocessor
 
-    training_set, _ = prepare_training_set(cfg, "bench-training")
+    training_set, _ = prepare_training_set(cfg)
     train = load_rows(training_set["rows_path"], "train")
     preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
     deep = DeepResponse(preprocessor, deep_config(cfg))

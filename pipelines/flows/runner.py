@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from pipelines.config import REPO_ROOT, HeraldConfig
@@ -41,6 +44,7 @@ def airflow_env(cfg: HeraldConfig) -> dict[str, str]:
 
 
 def airflow_bin() -> str:
+    """The airflow executable beside this Python, else the one on PATH."""
     candidate = Path(sys.executable).with_name("airflow")
     return str(candidate) if candidate.exists() else (shutil.which("airflow") or "airflow")
 
@@ -51,14 +55,17 @@ def migrate(cfg: HeraldConfig) -> None:
     _run([airflow_bin(), "db", "migrate"], cfg, "airflow db migrate")
 
 
-def dag_test_command(dag_id: str, logical_date: str | None = None) -> list[str]:
+def dag_test_command(dag_id: str, logical_date: str | datetime | None = None) -> list[str]:
     """``airflow dags test <dag> [<logical date>]``: without a date Airflow takes now."""
     if dag_id not in (*DAG_IDS, HILLSTROM_DAG_ID):
         raise HeraldError(f"unknown DAG {dag_id!r}; Herald has {', '.join((*DAG_IDS, HILLSTROM_DAG_ID))}")
-    return [airflow_bin(), "dags", "test", dag_id, *([logical_date] if logical_date else [])]
+    when = logical_date.isoformat() if isinstance(logical_date, datetime) else logical_date
+    return [airflow_bin(), "dags", "test", dag_id, *([when] if when else [])]
 
 
-def run_dag(cfg: HeraldConfig, dag_id: str, log_path: Path | None = None, logical_date: str | None = None) -> Path:
+def run_dag(
+    cfg: HeraldConfig, dag_id: str, log_path: Path | None = None, logical_date: str | datetime | None = None
+) -> Path:
     """Run one DAG end to end with ``airflow dags test`` and fail loudly if any task failed.
 
     ``logical_date`` (ISO date or instant) runs the DAG for that date, as a scheduled run or a
@@ -80,6 +87,27 @@ def run_dag(cfg: HeraldConfig, dag_id: str, log_path: Path | None = None, logica
     if failed:
         raise DagRunFailed(f"{dag_id} failed — {_failure_lines(text)} (full log: {log_path})")
     return log_path
+
+
+def task_result(cfg: HeraldConfig, dag_id: str, task_id: str) -> object:
+    """What one task of the latest run of ``dag_id`` returned (its XCom), read from the local Airflow metadata.
+
+    Lets benchmarks and tests that ran a DAG with :func:`run_dag` pick up its hand-offs (paths,
+    trained models) without repeating any step. Raises HeraldError when no such result exists.
+    """
+    db = cfg.airflow_home / "airflow.db"
+    if not db.is_file():
+        raise HeraldError(f"no Airflow metadata at {db}; run the DAG with run_dag first")
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        row = con.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value' AND map_index = -1 "
+            "ORDER BY timestamp DESC LIMIT 1",
+            (dag_id, task_id),
+        ).fetchone()
+    if row is None:
+        raise HeraldError(f"no result of task {dag_id}.{task_id} in {db}; did the DAG run that task?")
+    value = row[0]
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _failure_lines(text: str) -> str:

@@ -59,8 +59,13 @@ def make_events(
     now: pd.Timestamp,
     history_days: int,
     n_events: int,
+    category_noise: float = 0.15,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Draw the event log; returns it (ids not yet assigned) and the customers who unsubscribed."""
+    """Draw the event log; returns it (ids not yet assigned) and the customers who unsubscribed.
+
+    ``category_noise`` is the share of category-bearing events drawn uniformly instead of from the
+    customer's affinity (how little browsing reveals taste).
+    """
     n = len(customers)
     today = pd.Timestamp(now.date())
     tenure = (today - pd.to_datetime(customers["signup_date"])).dt.days.to_numpy()
@@ -107,7 +112,7 @@ def make_events(
 
     # Category: mostly from affinity, some noise browsing.
     has_cat = np.isin(type_names, list(_CATEGORY_TYPES))
-    cat = sample_rows(rng, lat.affinity[cust] * 0.85 + 0.15 / len(CATEGORIES))
+    cat = sample_rows(rng, lat.affinity[cust] * (1.0 - category_noise) + category_noise / len(CATEGORIES))
     category = np.where(has_cat, np.asarray(CATEGORIES, dtype=object)[cat], None)
     is_purchase = type_names == "purchase"
     amount = np.where(is_purchase, purchase_amount(rng, cat, ps[cust]), np.nan)

@@ -59,9 +59,20 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def make_customers(
-    rng: np.random.Generator, n: int, channels: list[str], now: pd.Timestamp
+    rng: np.random.Generator,
+    n: int,
+    channels: list[str],
+    now: pd.Timestamp,
+    missing_birth_year_share: float = 0.08,
+    no_consent_share: float = 0.07,
+    consent_shift: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, CustomerLatents]:
-    """Draw hidden traits, then the profile columns that partly reveal them."""
+    """Draw hidden traits, then the profile columns that partly reveal them.
+
+    ``consent_shift`` adds to each channel's consent logit (the consent and channel mix);
+    ``no_consent_share`` of customers consent to nothing.
+    """
+    consent_shift = consent_shift or {}
     today = now.date()
     engagement = rng.standard_normal(n)
     price_sens = rng.beta(2.0, 2.0, n)
@@ -99,7 +110,7 @@ def make_customers(
     tier = np.asarray(LOYALTY_TIERS, dtype=object)[np.searchsorted(cuts, tier_score)]
 
     birth_year = pd.array(today.year - np.round(age).astype(int), dtype="Int64")
-    birth_year[rng.random(n) < 0.08] = pd.NA
+    birth_year[rng.random(n) < missing_birth_year_share] = pd.NA
     region = rng.choice(np.asarray(REGIONS, dtype=object), size=n, p=REGION_SHARES)
 
     frame = pd.DataFrame(
@@ -113,10 +124,10 @@ def make_customers(
         }
     )
     # Consent leans towards the channels a customer prefers; some customers consent to nothing.
-    silent = rng.random(n) < 0.07
+    silent = rng.random(n) < no_consent_share
     k = len(channels)
     for j, ch in enumerate(channels):
-        logit = _CONSENT_BASE.get(ch, -0.5) + 1.5 * np.log(k * chan_pref[:, j])
+        logit = _CONSENT_BASE.get(ch, -0.5) + consent_shift.get(ch, 0.0) + 1.5 * np.log(k * chan_pref[:, j])
         frame[f"consent_{ch}"] = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))) & ~silent
     signup_utc = signup.tz_localize("UTC")
     since_signup = (now - signup_utc).total_seconds().to_numpy()

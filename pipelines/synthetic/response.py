@@ -24,9 +24,23 @@ SMS_ANNOYANCE_FACTOR = 2.0
 BIAS_PENALTY = 0.8
 
 _ORACLE_FILES = ("customer_truth", "message_truth", "send_truth", "params")
+# The weights of the default world; a world's ResponseWeights (pipelines/config.py) override them.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "category_match_weight": 1.0,
+    "offer_weight": 1.0,
+    "channel_weight": 1.0,
+    "timing_weight": 1.0,
+    "tone_weight": 1.0,
+    "fatigue_weight": 1.0,
+    "annoyance_weight": 1.0,
+    "organic_engagement": 0.55,
+    "message_lift": MESSAGE_LIFT,
+    "interaction_scale": INTERACTION_SCALE,
+}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, elementwise."""
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -45,8 +59,14 @@ class TrueResponse:
     channels: list[str]
     bias: float = 0.0
     send_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Strength of each trait's term (DEFAULT_WEIGHTS' keys); missing keys take the default.
+    weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        unknown = set(self.weights) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise KeyError(f"unknown response weights {sorted(unknown)}; known: {sorted(DEFAULT_WEIGHTS)}")
+        self.weights = {**DEFAULT_WEIGHTS, **{k: float(v) for k, v in self.weights.items()}}
         ct = self.customer_truth
         self._cust_index = pd.Index(ct["customer_id"])
         self._msg_index = pd.Index(self.message_truth["message_id"])
@@ -69,7 +89,9 @@ class TrueResponse:
         channels: list[str],
         bias: float,
         in_biased_group: np.ndarray,
+        weights: dict[str, float] | None = None,
     ) -> TrueResponse:
+        """The oracle of a freshly drawn world: hidden traits per customer and message, plus the weights."""
         ct = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy()})
         for j, c in enumerate(CATEGORIES):
             ct[f"aff_{c}"] = latents.affinity[:, j]
@@ -94,7 +116,9 @@ class TrueResponse:
                 "discount_pct": spec.discount,
             }
         )
-        return cls(customer_truth=ct, message_truth=mt, channels=list(channels), bias=float(bias))
+        return cls(
+            customer_truth=ct, message_truth=mt, channels=list(channels), bias=float(bias), weights=dict(weights or {})
+        )
 
     # ---- the response function --------------------------------------------------------------
     def _customer_rows(self, customer_ids: Sequence[str] | np.ndarray) -> np.ndarray:
@@ -104,7 +128,8 @@ class TrueResponse:
         return rows
 
     def holdout_logit(self, rows: np.ndarray) -> np.ndarray:
-        return BASE_LOGIT + 0.55 * self.customer_truth["engagement"].to_numpy()[rows]
+        """Logit of buying with no message: the organic rate, moved by engagement."""
+        return BASE_LOGIT + self.weights["organic_engagement"] * self.customer_truth["engagement"].to_numpy()[rows]
 
     def p_holdout(self, customer_ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """P(converted) with no message: the organic purchase rate."""
@@ -194,12 +219,21 @@ class TrueResponse:
         )
 
         timing = hour_term(hours, ct["pref_hour"].to_numpy()[rows])
-        fit = match + offer_term + channel_term + timing + tone_term
-        gain = ct["responsiveness"].to_numpy()[rows] * (MESSAGE_LIFT + INTERACTION_SCALE * fit)
+        w = self.weights
+        fit = (
+            w["category_match_weight"] * match
+            + w["offer_weight"] * offer_term
+            + w["channel_weight"] * channel_term
+            + w["timing_weight"] * timing
+            + w["tone_weight"] * tone_term
+        )
+        gain = ct["responsiveness"].to_numpy()[rows] * (w["message_lift"] + w["interaction_scale"] * fit)
         # Fatigue grows faster than linearly with the sends of the last 7 days.
-        fatigue = ct["fatigue"].to_numpy()[rows] * recent * (1.0 + 0.15 * recent)
+        fatigue = w["fatigue_weight"] * ct["fatigue"].to_numpy()[rows] * recent * (1.0 + 0.15 * recent)
         is_sms = np.array([c == "sms" for c in self.channels])[ch_col]
-        annoyance = ct["annoyance"].to_numpy()[rows] * np.where(is_sms, SMS_ANNOYANCE_FACTOR, 1.0)
+        annoyance = (
+            w["annoyance_weight"] * ct["annoyance"].to_numpy()[rows] * np.where(is_sms, SMS_ANNOYANCE_FACTOR, 1.0)
+        )
         bias = self.bias * BIAS_PENALTY * ct["biased_group"].to_numpy()[rows]
         return gain - fatigue - annoyance - bias
 
@@ -210,7 +244,13 @@ class TrueResponse:
         self.customer_truth.to_parquet(path / "customer_truth.parquet", index=False)
         self.message_truth.to_parquet(path / "message_truth.parquet", index=False)
         self.send_truth.to_parquet(path / "send_truth.parquet", index=False)
-        params = pd.DataFrame({"bias": [self.bias], "channels": [",".join(self.channels)]})
+        params = pd.DataFrame(
+            {
+                "bias": [self.bias],
+                "channels": [",".join(self.channels)],
+                **{f"w_{k}": [v] for k, v in self.weights.items()},
+            }
+        )
         params.to_parquet(path / "params.parquet", index=False)
 
 
@@ -227,4 +267,5 @@ def load_oracle(path: Path | str) -> TrueResponse:
         channels=str(params["channels"]).split(","),
         bias=float(params["bias"]),
         send_truth=pd.read_parquet(path / "send_truth.parquet"),
+        weights={k[2:]: float(v) for k, v in params.items() if str(k).startswith("w_")},
     )

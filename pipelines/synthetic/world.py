@@ -14,7 +14,7 @@ from pipelines.config import HeraldConfig, WorldSettings
 from pipelines.errors import HeraldError
 from pipelines.synthetic.banners import draw_banner
 from pipelines.synthetic.behaviour import make_events, make_reviews
-from pipelines.synthetic.latents import CATEGORIES, OFFER_TYPES, make_customers, make_message_specs
+from pipelines.synthetic.latents import CATEGORIES, OFFER_TYPES, TONES, MessageSpec, make_customers, make_message_specs
 from pipelines.synthetic.response import TrueResponse
 from pipelines.synthetic.sends import SENDS_WINDOW_DAYS, make_sends
 from pipelines.synthetic.text import message_copy
@@ -109,34 +109,86 @@ def _apply_drift(rng: np.random.Generator, world: World, drift: float) -> None:
     cu.loc[new, "birth_year"] = np.minimum(cu.loc[new, "birth_year"] + int(round(12 * drift)), youngest)
 
 
+def launch_new_messages(rng: np.random.Generator, messages: pd.DataFrame, share: float, today: dt.date) -> list[str]:
+    """Make ``share`` of the messages active today start today, in place: never sent before scoring.
+
+    They are drawn among the messages active today, never the three evergreen ones that keep every past
+    day of the log supplied. Returns their ids (empty when ``share`` is 0; no random draw is made then).
+    """
+    if share <= 0:
+        return []
+    a_from = pd.to_datetime(messages["active_from"]).dt.date
+    a_to = pd.to_datetime(messages["active_to"]).dt.date
+    active_now = np.flatnonzero(((a_from <= today) & (a_to >= today)).to_numpy())
+    eligible = active_now[active_now >= 3]
+    n_new = min(int(round(share * len(active_now))), len(eligible))
+    chosen = np.sort(rng.choice(eligible, size=n_new, replace=False)) if n_new else np.array([], dtype=int)
+    messages.loc[chosen, "active_from"] = today
+    messages.loc[chosen, "active_to"] = np.maximum(a_to.iloc[chosen].to_numpy(), today + dt.timedelta(days=14))
+    return messages["message_id"].iloc[chosen].tolist()
+
+
+def _content_view(rng: np.random.Generator, spec: MessageSpec, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Category and tone a message's copy or banner shows: the true ones, or random ones for ``noise`` of them."""
+    if noise <= 0:
+        return spec.category, spec.tone
+    m = len(spec.category)
+    wrong = rng.random(m) < noise
+    category = np.where(wrong, rng.integers(0, len(CATEGORIES), m), spec.category)
+    tone = np.where(wrong, rng.integers(0, len(TONES), m), spec.tone)
+    return category, tone
+
+
 def generate_world(settings: WorldSettings, channels: list[str], send_hours: list[int], now: dt.datetime) -> World:
     """Build a world deterministically from ``settings.seed``; history ends at ``now``."""
     counts = settings.counts
     now_ts = _utc(now)
     today = now_ts.date()
     channels = list(channels)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(settings.seed).spawn(7)]
-    r_cust, r_msg, r_events, r_sends, r_reviews, r_drift, r_art = streams
+    # The eighth stream only feeds the structural knobs, so the default world draws exactly as before.
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(settings.seed).spawn(8)]
+    r_cust, r_msg, r_events, r_sends, r_reviews, r_drift, r_art, r_knobs = streams
     window = min(SENDS_WINDOW_DAYS, settings.history_days)
+    reveal = settings.reveal
 
-    customers, lat = make_customers(r_cust, counts["customers"], channels, now_ts)
+    customers, lat = make_customers(
+        r_cust,
+        counts["customers"],
+        channels,
+        now_ts,
+        missing_birth_year_share=reveal.missing_birth_year_share,
+        no_consent_share=settings.no_consent_share,
+        consent_shift=settings.consent_shift,
+    )
 
     spec, messages = make_message_specs(r_msg, counts["messages"], today, window)
-    titles, bodies = message_copy(r_msg, spec.category, spec.tone, spec.offer, spec.discount)
+    launch_new_messages(r_knobs, messages, settings.new_message_share, today)
+    copy_cat, copy_tone = _content_view(r_knobs, spec, reveal.copy_noise)
+    banner_cat, banner_tone = _content_view(r_knobs, spec, reveal.banner_noise)
+    titles, bodies = message_copy(r_msg, copy_cat, copy_tone, spec.offer, spec.discount)
     messages["title"] = titles
     messages["body"] = bodies
     messages["offer_type"] = np.asarray(OFFER_TYPES, dtype=object)[spec.offer]
     messages["discount_pct"] = np.where(spec.discount > 0, spec.discount, np.nan)
     # A quarter of the catalogue omits the category column, so only the copy and banner tell it.
-    hide = r_msg.random(len(messages)) < 0.25
+    hide = r_msg.random(len(messages)) < reveal.hidden_category_share
     messages["product_category"] = np.where(hide, None, np.asarray(CATEGORIES, dtype=object)[spec.category])
     messages["image_uri"] = [f"banners/{mid}.png" for mid in messages["message_id"]]
     banners = {
-        mid: draw_banner(r_art, int(spec.category[i]), int(spec.tone[i]), int(spec.offer[i]), float(spec.discount[i]))
+        mid: draw_banner(r_art, int(banner_cat[i]), int(banner_tone[i]), int(spec.offer[i]), float(spec.discount[i]))
         for i, mid in enumerate(messages["message_id"])
     }
 
-    events, unsub = make_events(r_events, customers, lat, channels, now_ts, settings.history_days, counts["events"])
+    events, unsub = make_events(
+        r_events,
+        customers,
+        lat,
+        channels,
+        now_ts,
+        settings.history_days,
+        counts["events"],
+        category_noise=reveal.event_category_noise,
+    )
     if len(unsub) and "consent_email" in customers:
         customers.loc[unsub, "consent_email"] = False
         unsub_ts = events.loc[events["event_type"] == "unsubscribe"].set_index("cust")["event_ts"]
@@ -152,7 +204,14 @@ def generate_world(settings: WorldSettings, channels: list[str], send_hours: lis
 
     in_group = (customers[BIASED_GROUP["column"]] == BIASED_GROUP["value"]).to_numpy()
     oracle = TrueResponse.from_latents(
-        customers, lat, messages["message_id"].tolist(), spec, channels, settings.bias, in_group
+        customers,
+        lat,
+        messages["message_id"].tolist(),
+        spec,
+        channels,
+        settings.bias,
+        in_group,
+        weights=settings.response.model_dump(),
     )
     sends, truth = make_sends(
         r_sends,
@@ -169,6 +228,7 @@ def generate_world(settings: WorldSettings, channels: list[str], send_hours: lis
         top_category,
         in_group,
         settings.bias,
+        settings.logging,
     )
     order = np.argsort(sends["sent_at"].to_numpy(), kind="stable")
     sends, truth = sends.iloc[order].reset_index(drop=True), truth.iloc[order].reset_index(drop=True)

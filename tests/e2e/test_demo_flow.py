@@ -117,22 +117,16 @@ def test_monitoring_writes_metrics_and_a_report(ran) -> None:
 
 
 def test_scoring_rerun_of_the_same_run_replaces_its_rows(ran) -> None:
-    from pipelines.flows import scoring
+    """The real scoring DAG run twice for one logical date (one run id) leaves one decision per customer."""
+    from pipelines.flows.runner import run_dag, task_result
+    from pipelines.flows.summary import read_run_summary
 
-    as_of = datetime.now(UTC).isoformat()
-    run_id = "rerun-check"
-    extracted = scoring.extract(run_id, as_of)
-    run = scoring.start(run_id, as_of)
-    validated = scoring.validate(run_id, extracted, run["mlflow_run_id"])
-    plan = scoring.prepare(run_id, validated, as_of, run["logical_date"])
-    champion = scoring.load_champion()
+    logical_date = datetime.now(UTC).replace(microsecond=0)
     for _ in range(2):
-        for shard in plan["shards"]:
-            scoring.score_shard(run_id, shard, plan, champion)
-    scoring.segments(run_id, plan, champion, run["mlflow_run_id"])
-    scoring.publish(run_id, plan, champion)
+        run_dag(ran, "herald_scoring", logical_date=logical_date)
+    run_id = read_run_summary(ran, "herald_scoring")["dag_run_id"]
     decisions = _table(ran, "decisions")
-    mine = decisions[decisions["logical_date"] == pd.Timestamp(run["logical_date"])]
+    mine = decisions[pd.to_datetime(decisions["logical_date"]).dt.date == logical_date.date()]
     assert set(mine["run_id"]) == {run_id}  # the date's earlier run was replaced, not added to
     assert mine["customer_id"].is_unique
-    assert len(mine) == plan["n_customers"]
+    assert len(mine) == task_result(ran, "herald_scoring", "prepare")["n_customers"]
