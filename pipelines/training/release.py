@@ -8,7 +8,7 @@ import mlflow
 
 from models.pyfunc import load_estimator
 from pipelines.config import HeraldConfig
-from pipelines.monitoring.drift_stats import log_reference
+from pipelines.monitoring.reference import log_reference
 from pipelines.policy.replay import evaluate_policy_offline
 from pipelines.tracking import connect
 from pipelines.training.evaluate import save_quality_plots
@@ -71,7 +71,8 @@ def register_candidate(
     with mlflow.start_run(run_id=candidate["mlflow_run_id"]):
         for path in plots:
             mlflow.log_artifact(str(path), "plots")
-    log_reference(candidate["mlflow_run_id"], ts.reference_path)
+    # Distributions only (no customer row reaches MLflow); the estimator adds its embeddings' sketch.
+    log_reference(cfg, candidate["mlflow_run_id"], ts.reference_path, load_estimator(candidate["estimator_path"]))
     tags = {
         "data_validation": "passed" if validation.get("passed", False) else "failed",
         "feature_cutoff": ts.feature_cutoff,
