@@ -126,7 +126,7 @@ def pool_rare(current: pd.DataFrame, sketch: dict[str, Any]) -> pd.DataFrame:
             continue
         values = out[col].astype("object").where(out[col].notna(), None)
         known = set(s["counts"])
-        out[col] = values.map(lambda v: None if v is None else (str(v) if str(v) in known else RARE))
+        out[col] = values.map(lambda v, known=known: None if v is None else (str(v) if str(v) in known else RARE))
     return out
 
 
