@@ -1,4 +1,4 @@
-"""Daily scoring: extract → validate → prepare shards → score shards (mapped) → campaign budget → segments → summary."""
+"""Daily scoring: extract → validate → prepare → score shards (mapped) → budget → consent audit → segments → summary."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ consented channel × send hour, plus sending nothing) for each customer shard in
 threshold, exploration with logged propensities) and replaces this run's rows in `decisions`.
 With a per-campaign budget the shards hand their offers to **allocate_budget**, which gives each
 campaign's sends to the run's highest net uplifts across all shards and then writes the decisions.
+**consent_audit** re-checks the written decisions (consent per channel, unsubscribes, forgotten
+customers, frequency cap), writes the counts to `monitoring_metrics` and fails the run on any breach.
 **segments** clusters customers on the champion's customer representation into `customer_segments`.
 """
 
@@ -99,6 +101,14 @@ def herald_scoring() -> None:
 
     @task
     @herald_step
+    def consent_audit(run: dict[str, str], validated: dict, budget: dict) -> dict:
+        from pipelines.flows import scoring
+
+        del budget  # only orders the audit after every decision is written
+        return scoring.consent_audit(get_current_context()["run_id"], validated, run["as_of"], run["mlflow_run_id"])
+
+    @task
+    @herald_step
     def summarize(run: dict[str, str], shard_results: list, budget: dict, segmented: dict) -> dict:
         from pipelines.flows import scoring
 
@@ -114,7 +124,9 @@ def herald_scoring() -> None:
     check_inputs(plan, champion) >> shard_ids
     results = score_shard.partial(plan=plan, champion=champion).expand(shard=shard_ids)
     budget = allocate_budget(plan, champion, results)
-    summarize(run, results, budget, segments(run, plan, champion))
+    audited = consent_audit(run, validated, budget)
+    summary = summarize(run, results, budget, segments(run, plan, champion))
+    audited >> summary
 
 
 herald_scoring()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,8 @@ from pipelines.errors import HeraldError
 
 DAG_IDS = ("herald_training", "herald_scoring", "herald_monitoring")  # the synthetic world's flow, in order
 HILLSTROM_DAG_ID = "herald_hillstrom"  # on demand, real data
+FORGET_DAG_ID = "herald_forget"  # on request: customers to forget in the run's conf
+ON_DEMAND_DAG_IDS = (HILLSTROM_DAG_ID, FORGET_DAG_ID)
 
 
 class DagRunFailed(HeraldError):
@@ -51,15 +54,18 @@ def migrate(cfg: HeraldConfig) -> None:
     _run([airflow_bin(), "db", "migrate"], cfg, "airflow db migrate")
 
 
-def run_dag(cfg: HeraldConfig, dag_id: str, log_path: Path | None = None) -> Path:
-    """Run one DAG end to end with ``airflow dags test`` and fail loudly if any task failed."""
-    if dag_id not in (*DAG_IDS, HILLSTROM_DAG_ID):
-        raise HeraldError(f"unknown DAG {dag_id!r}; Herald has {', '.join((*DAG_IDS, HILLSTROM_DAG_ID))}")
+def run_dag(cfg: HeraldConfig, dag_id: str, log_path: Path | None = None, conf: dict | None = None) -> Path:
+    """Run one DAG end to end with ``airflow dags test`` and fail loudly if any task failed.
+
+    ``conf`` is the run's configuration (params), e.g. ``{"customer_ids": [...]}`` for herald_forget.
+    """
+    if dag_id not in (*DAG_IDS, *ON_DEMAND_DAG_IDS):
+        raise HeraldError(f"unknown DAG {dag_id!r}; Herald has {', '.join((*DAG_IDS, *ON_DEMAND_DAG_IDS))}")
     log_path = log_path or cfg.reports_dir / "airflow" / f"{dag_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         proc = subprocess.run(
-            [airflow_bin(), "dags", "test", dag_id],
+            [airflow_bin(), "dags", "test", dag_id, *(["--conf", json.dumps(conf)] if conf else [])],
             env=airflow_env(cfg),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -69,6 +69,13 @@ def segments(dag_run_id: str, plan: dict[str, Any], champion: dict[str, str], ml
     )
 
 
+def consent_audit(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:
+    """Check the written decisions against consent, unsubscribes, suppression and caps; raise on a breach."""
+    from pipelines.scoring.consent_audit import consent_audit as audit
+
+    return audit(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of), mlflow_run_id)
+
+
 def summarize(
     dag_run_id: str,
     shard_results: list[dict[str, int]],

@@ -12,8 +12,8 @@ import pandas as pd
 
 from pipelines.config import HeraldConfig
 from pipelines.errors import WarehouseError
-from pipelines.warehouse import get_warehouse
-from pipelines.warehouse.contract import INPUT_TABLES
+from pipelines.warehouse import Warehouse, get_warehouse
+from pipelines.warehouse.contract import INPUT_TABLES, SUPPRESSED_CUSTOMERS
 
 Purpose = Literal["training", "scoring", "monitoring"]
 
@@ -83,6 +83,7 @@ def extract_tables(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: date
     rows: dict[str, int] = {}
     with get_warehouse(cfg) as warehouse:
         present = set(warehouse.list_tables())
+        ensure_suppression_table(warehouse, present)
         for name, table in INPUT_TABLES.items():
             if name not in present:
                 if table.required:
@@ -104,6 +105,21 @@ def extract_tables(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: date
     )
     (out_dir / "manifest.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
+
+
+def ensure_suppression_table(warehouse: Warehouse, present: set[str] | None = None) -> None:
+    """Create the empty ``suppressed_customers`` table when missing: every extract query reads it."""
+    if SUPPRESSED_CUSTOMERS.name in (present if present is not None else set(warehouse.list_tables())):
+        return
+    empty = pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype=object),
+            "requested_at": pd.Series(dtype="datetime64[ns, UTC]"),
+            "request_id": pd.Series(dtype=object),
+            "actor": pd.Series(dtype=object),
+        }
+    )
+    warehouse.write(SUPPRESSED_CUSTOMERS.name, empty, mode="truncate")
 
 
 def load_extract(paths: dict[str, str]) -> dict[str, pd.DataFrame]:

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
-EXPECTED = {"herald_training", "herald_scoring", "herald_monitoring", "herald_hillstrom"}
+EXPECTED = {"herald_training", "herald_scoring", "herald_monitoring", "herald_hillstrom", "herald_forget"}
 
 
 @pytest.fixture(scope="module")
