@@ -23,12 +23,3 @@ def find_traces(customer_ids: list[str]) -> list[str]:
     if found:
         raise HeraldError(f"forgotten customers still appear in {len(found)} place(s): {found[:5]}")
     return found
-
-
-def apply_retention(now: str) -> dict[str, Any]:
-    """Delete run hand-offs and reports older than privacy.retention_days."""
-    from datetime import datetime
-
-    from pipelines.privacy.retention import apply_retention as cleanup
-
-    return cleanup(load_config(), datetime.fromisoformat(now)).to_dict()
