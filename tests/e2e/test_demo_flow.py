@@ -204,7 +204,7 @@ def test_forget_leaves_no_trace_and_later_runs_exclude_them(ran) -> None:
     from pipelines.flows.runner import run_dag
     from pipelines.privacy.forget import find_traces
     from pipelines.training.fit import build_training_set
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.warehouse.extract import extract_tables, extract_windows
 
     decisions = _table(ran, "decisions")
     reviewers = set(_table(ran, "reviews")["customer_id"])
@@ -223,6 +223,7 @@ def test_forget_leaves_no_trace_and_later_runs_exclude_them(ran) -> None:
     assert not after["customer_id"].isin(forgotten).any()
     now = datetime.now(UTC)
     later = extract_tables(ran, "later-training", "training", now)
-    rows = pd.read_parquet(build_training_set(ran, "later-training", later.paths, now, now).rows_path)
+    cutoff = extract_windows(ran, "training", now).feature_cutoff
+    rows = pd.read_parquet(build_training_set(ran, "later-training", later.paths, cutoff, now).rows_path)
     assert len(rows) and not rows["customer_id"].isin(forgotten).any()
     assert find_traces(ran, forgotten) == []
