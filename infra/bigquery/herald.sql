@@ -118,3 +118,17 @@ CREATE TABLE IF NOT EXISTS `herald.model_promotions` (
   metrics STRING
 )
 PARTITION BY DATE(decided_at);
+
+CREATE TABLE IF NOT EXISTS `herald.suppressed_customers` (
+  customer_id STRING NOT NULL,
+  requested_at TIMESTAMP NOT NULL,
+  request_id STRING NOT NULL,
+  actor STRING
+);
+
+CREATE TABLE IF NOT EXISTS `herald.decision_traces` (
+  run_id STRING NOT NULL,
+  shard INT64 NOT NULL,
+  customer_id STRING NOT NULL,
+  trace_json STRING
+);

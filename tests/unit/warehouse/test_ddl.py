@@ -19,4 +19,4 @@ def test_checked_in_ddl_matches_contract() -> None:
 
 def test_ddl_parses_as_bigquery() -> None:
     statements = [s for s in sqlglot.parse(DDL.read_text(), read="bigquery") if s is not None]
-    assert len(statements) == 1 + 5 + 5
+    assert len(statements) == 1 + 5 + 7
