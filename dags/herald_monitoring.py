@@ -14,7 +14,8 @@ scoring run, by effect sizes (PSI, Wasserstein, Jensen–Shannon) with threshold
 past decisions on the outcomes that arrived since (AUC, calibration, realised uplift) and fairness
 across protected groups (fairlearn). Reports go to HERALD_HOME/reports and MLflow, one row per metric
 to `monitoring_metrics`. Any breach sends one alert (SMTP + webhook notifiers); breaches that persist
-trigger `herald_training`, at most once per cooldown.
+trigger `herald_training`, at most once per cooldown. **apply_retention** then deletes run hand-offs
+and reports older than `privacy.retention_days` (README "Privacy").
 """
 
 
@@ -107,11 +108,19 @@ def herald_monitoring() -> None:
             alerted,
         )
 
+    @task
+    @herald_step
+    def apply_retention(run: dict[str, str], summary: dict) -> dict:
+        from pipelines.flows import monitoring
+
+        del summary  # only orders the cleanup after this run's own files are used
+        return monitoring.apply_retention(run["as_of"])
+
     run = start()
     validated = validate(run, extract(run))
     drifted, performed, fair = drift(run, validated), performance(run, validated), fairness(run, validated)
     alerted = alert(drifted, performed, fair)
-    finish(run, drifted, performed, fair, alerted)
+    apply_retention(run, finish(run, drifted, performed, fair, alerted))
     should_retrain(alerted) >> TriggerDagRunOperator(
         task_id="trigger_training",
         trigger_dag_id="herald_training",

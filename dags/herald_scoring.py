@@ -1,4 +1,4 @@
-"""Daily scoring: extract → validate → prepare → score shards (mapped) → budget → segments → publish → summary."""
+"""Daily scoring: extract → validate → prepare → score shards (mapped) → budget → segments → publish → consent audit → summary."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ campaign's sends to the run's highest net uplifts across all shards and then sta
 **publish** checks the run is whole and, in one transaction, makes it the only visible run of its
 logical date in `decisions` and `customer_segments` (ledger: `scoring_runs`). A killed or failed
 run publishes nothing; a re-run or backfill of the same date replaces that date's rows.
+**consent_audit** re-checks the published decisions (consent per channel, unsubscribes, forgotten
+customers, frequency cap), writes the counts to `monitoring_metrics` and fails the run on any breach.
 """
 
 
@@ -122,6 +124,14 @@ def herald_scoring() -> None:
 
     @task
     @herald_step
+    def consent_audit(run: dict[str, str], validated: dict, published: dict) -> dict:
+        from pipelines.flows import scoring
+
+        del published  # only orders the audit after the run's decisions are published
+        return scoring.consent_audit(get_current_context()["run_id"], validated, run["as_of"], run["mlflow_run_id"])
+
+    @task
+    @herald_step
     def summarize(run: dict[str, str], shard_results: list, budget: dict, segmented: dict, published: dict) -> dict:
         from pipelines.flows import scoring
 
@@ -138,7 +148,9 @@ def herald_scoring() -> None:
     results = score_shard.partial(plan=plan, champion=champion).expand(shard=shard_ids)
     budget = allocate_budget(plan, champion, results)
     segmented = segments(run, plan, champion)
-    summarize(run, results, budget, segmented, publish(plan, champion, budget, segmented))
+    published = publish(plan, champion, budget, segmented)
+    audited = consent_audit(run, validated, published)
+    audited >> summarize(run, results, budget, segmented, published)
 
 
 herald_scoring()

@@ -12,6 +12,8 @@ import pandas as pd
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
+from models.preprocessing import UNKNOWN, TabularPreprocessor
+
 
 class ResponseModel(Protocol):
     """Anything that maps raw model rows to P(response); baselines and the deep model alike."""
@@ -75,3 +77,72 @@ def save_estimator(estimator: ResponseModel, path: Path) -> Path:
 
 def load_estimator(path: Path) -> ResponseModel:
     return joblib.load(path)
+
+
+# Raw columns read by the towers. Their examples are made up here: reviews and titles carry no
+# text at all, and the event sequence is a fixed, obviously synthetic one in the encoder's format
+# ("type|category|amount|hours before"), so no customer's behaviour or words reach the registry.
+SYNTHETIC_RAW: dict[str, str | None] = {
+    "evt_sequence": "view|apparel||2.0;add_to_cart|apparel||1.5;purchase|apparel|25.0|1.0",
+    "rev_text": None,
+    "msg_title": None,
+    "msg_body": None,
+    "msg_image_uri": None,
+}
+# A vocabulary this large may hold identifiers (an extra customer column); its values are not shown.
+MAX_VOCAB_SHOWN = 50
+# Spread of the numeric examples around the training median, in standard deviations.
+SPREAD = (0.0, -0.5, 0.5, -1.0, 1.0)
+
+
+def synthetic_input_example(
+    schema: dict[str, str], preprocessor: TabularPreprocessor | None = None, n_rows: int = 5
+) -> pd.DataFrame:
+    """``n_rows`` model-input rows built from the schema and the fitted preprocessing only.
+
+    Args:
+        schema: raw input column -> MLflow type (``string`` or ``double``), as ``input_schema()``.
+        preprocessor: the fitted vocabularies and scalers; categories are drawn from a vocabulary of at
+            most ``MAX_VOCAB_SHOWN`` values and numbers lie around the training median (within the
+            training range). Without it, categories are ``__unknown__`` and numbers 0.
+        n_rows: rows to return; the first is a hold-out (channel ``none``, message columns empty),
+            as serving sends one for every customer.
+
+    Returns:
+        A frame with exactly the schema's columns and types, none of them copied from a customer.
+    """
+    rows: dict[str, list[Any]] = {}
+    for col, kind in schema.items():
+        if col in SYNTHETIC_RAW:
+            rows[col] = [SYNTHETIC_RAW[col]] * n_rows
+        elif kind == "string":
+            rows[col] = [_category(preprocessor, col, i) for i in range(n_rows)]
+        else:
+            rows[col] = [_number(preprocessor, col, i) for i in range(n_rows)]
+    frame = pd.DataFrame(rows, columns=list(schema))
+    if "channel" in frame and n_rows:
+        frame.loc[0, "channel"] = "none"
+        for col in frame.columns:
+            if col.startswith("msg_"):
+                frame.loc[0, col] = None if schema[col] == "string" else np.nan
+    for col, kind in schema.items():
+        frame[col] = frame[col].astype(object) if kind == "string" else frame[col].astype("float64")
+    return frame
+
+
+def _category(preprocessor: TabularPreprocessor | None, col: str, i: int) -> str:
+    vocab = [v for v in (preprocessor.vocab.get(col, []) if preprocessor else []) if v != UNKNOWN]
+    if not vocab or len(vocab) > MAX_VOCAB_SHOWN:
+        return UNKNOWN
+    if col == "channel":
+        vocab = [v for v in vocab if v != "none"] or vocab
+    return vocab[i % len(vocab)]
+
+
+def _number(preprocessor: TabularPreprocessor | None, col: str, i: int) -> float:
+    stats = preprocessor.stats.get(col) if preprocessor else None
+    if stats is None:
+        return 0.0
+    scaled = stats.median + SPREAD[i % len(SPREAD)] * stats.std
+    value = float(np.expm1(scaled)) if stats.log1p else float(scaled)
+    return float(np.round(np.clip(value, stats.min, stats.max), 3))

@@ -122,6 +122,40 @@ def champion(
 
 
 @app.command()
+def forget(
+    customer_ids: Annotated[list[str], typer.Argument(help="ids of the customers to forget")],
+    request_id: Annotated[
+        str | None, typer.Option(help="the data-subject request's reference (default: generated)")
+    ] = None,
+) -> None:
+    """Forget customers: suppress them in every later extract and erase them from everything Herald wrote."""
+    from pipelines.privacy.forget import forget_customers, forget_summary
+
+    result = forget_customers(load_config(), customer_ids, request_id, actor=os.environ.get("USER"))
+    console.print(forget_summary(result), highlight=False)
+    console.print(
+        "The source tables (customers, events, sends, reviews) are the warehouse owner's to delete: "
+        'see README "Privacy".'
+    )
+    if result.traces:
+        raise typer.Exit(1)
+
+
+@app.command("explain-decision")
+def explain_decision(
+    day: Annotated[
+        datetime, typer.Argument(help="the scoring run's logical date, e.g. 2026-11-01", formats=["%Y-%m-%d"])
+    ],
+    customer_id: Annotated[str, typer.Argument(help="the customer whose decision to explain")],
+) -> None:
+    """Say which model, validation, policy settings, rules and candidates produced a customer's decision."""
+    from pipelines.scoring.explain import explain_decision as explain
+    from pipelines.scoring.explain import render_explanation
+
+    console.print(render_explanation(explain(load_config(), day.date(), customer_id)), highlight=False)
+
+
+@app.command()
 def summary() -> None:
     """Print what the latest runs did."""
     print_summary(load_config())

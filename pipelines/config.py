@@ -308,6 +308,26 @@ class HillstromSettings(BaseModel):
     spi_margin: float = 0.0
 
 
+class PrivacySettings(BaseModel):
+    """Personal data: what Herald keeps, for how long, and what may become a model input (README "Privacy")."""
+
+    # Days the Parquet hand-offs under HOME/runs and the reports under HOME/reports are kept; the
+    # cleanup task of herald_monitoring deletes older ones (0 = keep forever).
+    retention_days: int = 30
+    # Drift references are stored as per-column distributions, never rows: a category shared by fewer
+    # customers than this is pooled into one "rare" bucket, so a unique value cannot single anyone out.
+    reference_min_count: int = 5
+    # Quantiles kept per numeric column of the drift reference (the extremes are never stored).
+    reference_quantiles: int = 100
+    # Protected attributes the operator explicitly allows as model inputs (each must also be listed in
+    # protected_attributes); every registered version records the list in its tag privacy.protected_inputs.
+    allow_protected_inputs: list[str] = Field(default_factory=list)
+    # Inputs listed on the model card as most associated with each protected attribute (proxies).
+    proxy_top_k: int = 5
+    # Association (Cramér's V, or the correlation ratio for numbers) from which an input is flagged a proxy.
+    proxy_threshold: float = 0.3
+
+
 class AlertSettings(BaseModel):
     """Where alerts go; nothing is sent while neither receiver is configured."""
 
@@ -401,6 +421,7 @@ class HeraldConfig(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     deep: DeepSettings = Field(default_factory=DeepSettings)
     hillstrom: HillstromSettings = Field(default_factory=HillstromSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("channels")
     @classmethod
@@ -409,6 +430,16 @@ class HeraldConfig(BaseSettings):
             if not channel.isidentifier() or channel == "none":
                 raise ValueError(f"channel {channel!r} must be a plain identifier other than 'none'")
         return value
+
+    @model_validator(mode="after")
+    def _allowed_inputs_are_protected(self) -> HeraldConfig:
+        unknown = [a for a in self.privacy.allow_protected_inputs if a not in self.protected_attributes]
+        if unknown:
+            raise ValueError(
+                f"privacy.allow_protected_inputs names {', '.join(unknown)}, which is not in protected_attributes"
+                f" ({', '.join(self.protected_attributes)}); list only protected attributes there"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

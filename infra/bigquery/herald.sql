@@ -169,6 +169,20 @@ CREATE TABLE IF NOT EXISTS `herald.model_promotions` (
 )
 PARTITION BY DATE(decided_at);
 
+CREATE TABLE IF NOT EXISTS `herald.suppressed_customers` (
+  customer_id STRING NOT NULL,
+  requested_at TIMESTAMP NOT NULL,
+  request_id STRING NOT NULL,
+  actor STRING
+);
+
+CREATE TABLE IF NOT EXISTS `herald.decision_traces` (
+  run_id STRING NOT NULL,
+  shard INT64 NOT NULL,
+  customer_id STRING NOT NULL,
+  trace_json STRING
+);
+
 CREATE OR REPLACE VIEW `herald.published_decisions` AS
 /* What a consumer of decisions reads: rows of complete scoring runs only, one run per logical date. */
 SELECT

@@ -77,3 +77,10 @@ def finish(
     finish_dag_run(cfg, mlflow_run_id)
     breached = bool(drift_result["breached"] or performance_result["breached"] or fairness_result["breached"])
     return {"breached": breached, "alerts_sent": alerted}
+
+
+def apply_retention(as_of: str) -> dict[str, Any]:
+    """Delete run hand-offs and reports older than privacy.retention_days (README "Privacy")."""
+    from pipelines.privacy.retention import apply_retention as cleanup
+
+    return cleanup(load_config(), datetime.fromisoformat(as_of)).to_dict()

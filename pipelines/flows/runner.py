@@ -16,6 +16,8 @@ from pipelines.errors import HeraldError
 
 DAG_IDS = ("herald_training", "herald_scoring", "herald_monitoring")  # the synthetic world's flow, in order
 HILLSTROM_DAG_ID = "herald_hillstrom"  # on demand, real data
+FORGET_DAG_ID = "herald_forget"  # on request: customers to forget in the run's conf
+ON_DEMAND_DAG_IDS = (HILLSTROM_DAG_ID, FORGET_DAG_ID)
 
 
 class DagRunFailed(HeraldError):
@@ -55,23 +57,35 @@ def migrate(cfg: HeraldConfig) -> None:
     _run([airflow_bin(), "db", "migrate"], cfg, "airflow db migrate")
 
 
-def dag_test_command(dag_id: str, logical_date: str | datetime | None = None) -> list[str]:
-    """``airflow dags test <dag> [<logical date>]``: without a date Airflow takes now."""
-    if dag_id not in (*DAG_IDS, HILLSTROM_DAG_ID):
-        raise HeraldError(f"unknown DAG {dag_id!r}; Herald has {', '.join((*DAG_IDS, HILLSTROM_DAG_ID))}")
+def dag_test_command(dag_id: str, logical_date: str | datetime | None = None, conf: dict | None = None) -> list[str]:
+    """``airflow dags test <dag> [<logical date>] [--conf JSON]``: without a date Airflow takes now."""
+    if dag_id not in (*DAG_IDS, *ON_DEMAND_DAG_IDS):
+        raise HeraldError(f"unknown DAG {dag_id!r}; Herald has {', '.join((*DAG_IDS, *ON_DEMAND_DAG_IDS))}")
     when = logical_date.isoformat() if isinstance(logical_date, datetime) else logical_date
-    return [airflow_bin(), "dags", "test", dag_id, *([when] if when else [])]
+    return [
+        airflow_bin(),
+        "dags",
+        "test",
+        dag_id,
+        *([when] if when else []),
+        *(["--conf", json.dumps(conf)] if conf else []),
+    ]
 
 
 def run_dag(
-    cfg: HeraldConfig, dag_id: str, log_path: Path | None = None, logical_date: str | datetime | None = None
+    cfg: HeraldConfig,
+    dag_id: str,
+    log_path: Path | None = None,
+    logical_date: str | datetime | None = None,
+    conf: dict | None = None,
 ) -> Path:
     """Run one DAG end to end with ``airflow dags test`` and fail loudly if any task failed.
 
     ``logical_date`` (ISO date or instant) runs the DAG for that date, as a scheduled run or a
     backfill would; scoring publishes its decisions under it, replacing that date's earlier run.
+    ``conf`` is the run's configuration (params), e.g. ``{"customer_ids": [...]}`` for herald_forget.
     """
-    command = dag_test_command(dag_id, logical_date)
+    command = dag_test_command(dag_id, logical_date, conf)
     log_path = log_path or cfg.reports_dir / "airflow" / f"{dag_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:

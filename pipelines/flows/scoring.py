@@ -99,6 +99,15 @@ def mark_failed(dag_run_id: str, note: str) -> None:
     record(load_config(), dag_run_id, note)
 
 
+def consent_audit(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:
+    """Check the written decisions against consent, unsubscribes, suppression and caps; raise on a breach."""
+    from pipelines.scoring import consent_audit as step
+
+    return step.consent_audit(
+        load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of), mlflow_run_id
+    )
+
+
 def summarize(
     dag_run_id: str,
     shard_results: list[dict[str, int]],

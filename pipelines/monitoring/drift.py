@@ -13,9 +13,10 @@ from pipelines.monitoring.drift_report import compute_drift
 from pipelines.monitoring.drift_stats import (
     DriftResult,
     embedding_components,
-    load_reference,
     prediction_frame,
 )
+from pipelines.monitoring.reference import Reference, load_reference, pool_rare
+from pipelines.monitoring.reference import embedding_components as reference_components
 from pipelines.training import features
 from pipelines.tracking import connect
 from pipelines.training.registry import RegisteredModel, require_champion, served_estimator
@@ -30,9 +31,10 @@ def drift_against_champion(
 ) -> DriftResult:
     """Inputs: the champion's training window vs now. Predictions: its first scoring run vs its latest."""
     champion = require_champion(cfg)
-    reference = load_reference(cfg, champion)
+    stored = load_reference(cfg, champion)
+    reference = stored.features
     tables = load_extract(extract_paths)
-    current = features.customer_features(
+    current_rows = features.customer_features(
         tables["customers"],
         tables.get("events"),
         tables.get("reviews"),
@@ -40,6 +42,8 @@ def drift_against_champion(
         cfg.region_timezones,
         cfg.event_history_days,
     )
+    # Categories the reference pooled as rare (or never saw) are pooled the same way today.
+    current = pool_rare(current_rows, stored.sketch)
     reference_predictions = current_predictions = None
     first = latest = pd.DataFrame()
     with get_warehouse(cfg) as warehouse:
@@ -59,7 +63,7 @@ def drift_against_champion(
         notes.append(f"embeddings skipped: champion not loadable ({exc})")
         estimator = None
     embeddings = champion_embeddings(
-        cfg, estimator, champion.estimator, reference, current, first, latest, tables["messages"], notes
+        cfg, estimator, champion.estimator, stored, current_rows, first, latest, tables["messages"], notes
     )
     return compute_drift(
         cfg,
@@ -102,7 +106,7 @@ def champion_embeddings(
     cfg: HeraldConfig,
     estimator: object,
     estimator_name: str,
-    reference: pd.DataFrame,
+    reference: Reference,
     current: pd.DataFrame,
     reference_decisions: pd.DataFrame,
     current_decisions: pd.DataFrame,
@@ -111,18 +115,18 @@ def champion_embeddings(
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Top principal components of the champion's customer and message embeddings, when it has any.
 
-    Customers: reference vs current features. Messages: the messages the reference and the latest
+    Customers: the reference's components as sketched at training time (the rows themselves are
+    never kept) vs today's customers projected on the same basis. Messages: the messages the reference and the latest
     scoring run chose, one row per sent decision, so the mix of what goes out is what is compared.
     Baselines (LightGBM, logistic regression) expose no embeddings and are skipped.
     """
     k = cfg.monitoring.embedding_components
     parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
-    if hasattr(estimator, "customer_embeddings"):
+    if hasattr(estimator, "customer_embeddings") and reference.customer_embeddings is not None:
         try:
             # Same customers on both sides is not required: components are fitted on the reference.
-            ref = np.asarray(estimator.customer_embeddings(reference), dtype=np.float64)
             cur = np.asarray(estimator.customer_embeddings(current), dtype=np.float64)
-            parts.append(embedding_components(ref, cur, k, "emb_customer"))
+            parts.append(reference_components(reference.customer_embeddings, cur))
         except Exception as exc:  # an optional summary must not stop the drift check itself
             log.warning("customer embeddings failed: %s", exc)
             notes.append(f"customer embeddings skipped: {exc}")

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 
-from pipelines.config import HeraldConfig, MonitoringSettings
-from pipelines.tracking import connect
-from pipelines.training.registry import RegisteredModel
+from pipelines.config import MonitoringSettings
 
-REFERENCE_ARTIFACTS = "reference"
 # Identifiers, free text and raw dates are not distributions worth comparing.
 NOT_DRIFT_FEATURES = ("customer_id", "rev_text", "evt_sequence", "shard", "updated_at", "signup_date")
 
@@ -90,24 +85,6 @@ class EffectSizes:
     values: dict[str, dict[str, float]]
     drifted: list[str]
     snapshot: object
-
-
-def log_reference(parent_run_id: str, customer_features_path: str) -> None:
-    """Store the customer features seen at training time with the model, as the drift reference."""
-    with mlflow.start_run(run_id=parent_run_id):
-        mlflow.log_artifact(customer_features_path, REFERENCE_ARTIFACTS)
-
-
-def load_reference(cfg: HeraldConfig, champion: RegisteredModel) -> pd.DataFrame:
-    """The reference customer features logged by the champion's training run."""
-    client = connect(cfg)
-    run_id = client.get_model_version(champion.name, champion.version).run_id
-    folder = Path(
-        mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=REFERENCE_ARTIFACTS, tracking_uri=cfg.tracking_uri
-        )
-    )
-    return pd.read_parquet(folder / "customer_features_reference.parquet")
 
 
 def drift_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:

@@ -22,6 +22,7 @@ from pipelines.policy.choice import (
 from pipelines.scoring.budget import OFFER_COLUMNS, hand_off_shard
 from pipelines.scoring.candidates import candidate_positions
 from pipelines.scoring.decisions import write_decisions
+from pipelines.scoring.explain import decision_traces, write_decision_traces
 from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, ScoringPlan, iter_shard
 from pipelines.scoring.scorer import Scorer, load_scorer, model_inputs
 from pipelines.training import features
@@ -53,10 +54,12 @@ def score_batch(
     as_of: datetime,
     scorer: Scorer,
     rng: np.random.Generator,
+    traces: list[pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Decide for one batch of customers: rules, one model call for all candidates, the policy.
 
     Returns (decisions incl. rule-blocked customers, the batch's campaign offers, candidates scored).
+    When ``traces`` is a list, each open customer's top candidates are appended to it (explain).
     """
     allowed = allowed_channels(customers, cfg)
     blocked = blocking_reason(customers, allowed, cfg.policy, n_active_messages=len(messages))
@@ -126,6 +129,8 @@ def score_batch(
         }
     )
     decided = choose_actions(grid, holdout_p, cfg.policy, rng)
+    if traces is not None:
+        traces.append(decision_traces(net_uplift(grid, holdout_p, cfg.policy), holdout_p))
     offers = empty_offers
     budget = cfg.policy.campaign_budget_per_run
     if budget is not None and "msg_campaign_id" in messages:
@@ -159,8 +164,9 @@ def score_shard(
     candidates_scored = n_customers = 0
     budget = cfg.policy.campaign_budget_per_run
     n_campaigns = int(messages["msg_campaign_id"].nunique()) if "msg_campaign_id" in messages else 1
+    traces: list[pd.DataFrame] = []
     for batch in iter_shard(plan, shard):
-        decisions, batch_offers, scored = score_batch(batch, messages, cfg, as_of, scorer, rng)
+        decisions, batch_offers, scored = score_batch(batch, messages, cfg, as_of, scorer, rng, traces)
         decided.append(_compact(decisions))
         n_customers += len(batch)
         candidates_scored += scored
@@ -168,6 +174,7 @@ def score_shard(
             # Keep only offers a greedy allocation could accept, so offers stay bounded by the budget.
             offers = [keep_allocatable(pd.concat([*offers, batch_offers], ignore_index=True), budget, n_campaigns)]
     frame = pd.concat(decided, ignore_index=True) if decided else _compact(pd.DataFrame(columns=_PHASE1_COLUMNS))
+    write_decision_traces(cfg, run_id, shard, traces)
     if budget is not None:
         hand_off_shard(plan, shard, frame, offers)
         return {

@@ -96,8 +96,14 @@ def time_split(sent_at: pd.Series, validation_share: float, test_share: float) -
 
 
 def model_exclusions(cfg: HeraldConfig) -> list[str]:
-    """Protected attributes and configured columns are never model inputs."""
-    return [*cfg.protected_attributes, *cfg.excluded_customer_columns, "split", "is_holdout"]
+    """Protected attributes and configured columns are never model inputs.
+
+    A protected attribute becomes an input only when ``privacy.allow_protected_inputs`` names it;
+    the registered version then records it (tag ``privacy.protected_inputs``).
+    """
+    allowed = set(cfg.privacy.allow_protected_inputs)
+    protected = [a for a in cfg.protected_attributes if a not in allowed]
+    return [*protected, *cfg.excluded_customer_columns, "split", "is_holdout"]
 
 
 @dataclass

@@ -15,7 +15,14 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 import models
-from models.pyfunc import ESTIMATOR_ARTIFACT, HeraldResponsePyfunc, load_estimator, signature_for, to_model_input
+from models.pyfunc import (
+    ESTIMATOR_ARTIFACT,
+    HeraldResponsePyfunc,
+    load_estimator,
+    signature_for,
+    synthetic_input_example,
+    to_model_input,
+)
 from pipelines.config import REPO_ROOT, HeraldConfig
 from pipelines.errors import RegistryError
 from pipelines.tracking import connect
@@ -84,9 +91,9 @@ def register_challenger(
 def _log_and_register(cfg: HeraldConfig, mlflow_run_id: str, estimator_path: str, example_rows: pd.DataFrame) -> str:
     estimator = load_estimator(Path(estimator_path))
     schema = estimator.input_schema()
-    # Include a hold-out row in the example: its message columns are empty, as in serving.
-    sample = pd.concat([example_rows[example_rows["message_id"].isna()].head(1), example_rows.head(4)])
-    example = to_model_input(sample, schema).reset_index(drop=True)
+    # Synthesised from the schema, never copied from training rows: the registry is widely shared.
+    # Its first row is a hold-out (message columns empty), as in serving. example_rows is unused.
+    example = to_model_input(synthetic_input_example(schema, getattr(estimator, "preprocessor", None)), schema)
     signature = signature_for(schema)
     with mlflow.start_run(run_id=mlflow_run_id):
         info = mlflow.pyfunc.log_model(

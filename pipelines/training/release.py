@@ -8,12 +8,13 @@ import mlflow
 
 from models.pyfunc import load_estimator
 from pipelines.config import HeraldConfig
-from pipelines.monitoring.drift_stats import log_reference
+from pipelines.monitoring.reference import log_reference
 from pipelines.policy.replay import evaluate_policy_offline
 from pipelines.tracking import connect
 from pipelines.training.evaluate import save_quality_plots
 from pipelines.training.evidence import fairness_evidence, policy_evidence
 from pipelines.training.fit import TrainingSet, load_rows
+from pipelines.training.proxies import proxy_inputs, proxy_section
 from pipelines.training.registry import CHALLENGER, GateDecision, RegisteredModel, gate_challenger, register_challenger
 from pipelines.training.review import Review, model_card, review_model, save_group_plot, write_card
 
@@ -72,12 +73,15 @@ def register_candidate(
     with mlflow.start_run(run_id=candidate["mlflow_run_id"]):
         for path in plots:
             mlflow.log_artifact(str(path), "plots")
-    log_reference(candidate["mlflow_run_id"], ts.reference_path)
+    # Distributions only (no customer row reaches MLflow); the estimator adds its embeddings' sketch.
+    log_reference(cfg, candidate["mlflow_run_id"], ts.reference_path, load_estimator(candidate["estimator_path"]))
     tags = {
         "data_validation": "passed" if validation.get("passed", False) else "failed",
         "feature_cutoff": ts.feature_cutoff,
         "test_auc": f"{candidate['metrics'].get('test_auc', float('nan')):.4f}",
         "dag_run_id": run_id,
+        # A protected attribute is an input only when explicitly allowed; the version says which.
+        "privacy.protected_inputs": ",".join(cfg.privacy.allow_protected_inputs) or "none",
     }
     return register_challenger(
         cfg, candidate["mlflow_run_id"], candidate["estimator_path"], candidate["name"], test, tags, alias=alias
@@ -164,7 +168,7 @@ def publish_review(
         estimator=challenger.estimator,
         window={"feature_cutoff": ts.feature_cutoff, "as_of": f"the run date of {run_id}"},
         schema=estimator.input_schema(),
-        excluded=list(cfg.protected_attributes),
+        excluded=[a for a in cfg.protected_attributes if a not in cfg.privacy.allow_protected_inputs],
         metrics={m["name"]: m["metrics"] for m in trained},
         champion={"version": decision.champion_version, "auc": decision.champion_auc}
         if decision.champion_version
@@ -173,6 +177,13 @@ def publish_review(
         validation=version.tags.get("data_validation", "unknown"),
         policy_value=_policy_value_lines(policy_value),
     )
+    proxies = proxy_inputs(
+        load_rows(ts.rows_path, "test"),
+        list(cfg.protected_attributes),
+        estimator.input_schema(),
+        cfg.privacy.proxy_top_k,
+    )
+    card += proxy_section(proxies, list(cfg.privacy.allow_protected_inputs), cfg.privacy.proxy_threshold)
     out = cfg.run_dir(run_id) / "review"
     card_path = write_card(card, out)
     plot = save_group_plot(review, out)

@@ -210,7 +210,14 @@ def row_accounting(extract: dict[str, dict[str, int]], tables: dict[str, dict[st
     handed over without counts, e.g. in tests).
     """
     entries = [
-        RowCount("extract", name, a["source_rows"], kept=a["extracted"], out_of_scope=a["out_of_window"])
+        RowCount(
+            "extract",
+            name,
+            a["source_rows"],
+            kept=a["extracted"],
+            out_of_scope=a["out_of_window"] + a.get("suppressed", 0),
+            note=f"{a['suppressed']} of forgotten customers" if a.get("suppressed") else "",
+        )
         for name, a in extract.items()
     ]
     entries += [

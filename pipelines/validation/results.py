@@ -32,6 +32,12 @@ class RuleResult:
     outcome: Outcome = "passed"
     positions: np.ndarray | None = field(default=None, repr=False)
 
+    def shown_sample(self) -> list[Any]:
+        """Sample values fit for reports and logs: none from columns that identify or quote a person."""
+        if self.column in PERSONAL_COLUMNS:
+            return []
+        return [json_safe(v) for v in self.sample[:SAMPLE_SIZE]]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe view (positions are summarised by ``unexpected_count``)."""
         return {
@@ -45,7 +51,7 @@ class RuleResult:
             "outcome": self.outcome,
             "unexpected_count": self.unexpected_count,
             "element_count": self.element_count,
-            "sample": [json_safe(v) for v in self.sample[:SAMPLE_SIZE]],
+            "sample": self.shown_sample(),
             "observed": json_safe(self.observed),
             "note": self.note,
         }
@@ -56,13 +62,20 @@ class RuleResult:
         text = f"{where}: {self.expectation} ({self.rule})"
         if self.unexpected_count:
             text += f" broken by {self.unexpected_count} of {self.element_count} rows"
-        if self.sample:
-            text += f", e.g. {[json_safe(v) for v in self.sample[:3]]}"
+        if self.shown_sample():
+            text += f", e.g. {self.shown_sample()[:3]}"
+        elif self.sample:
+            text += " (values not shown: personal data; the rows are in rejected_rows)"
         if self.observed is not None and not self.sample:
             text += f", observed {json_safe(self.observed)}"
         if self.note:
             text += f" — {self.note}"
         return text
+
+
+# Reports and MLflow are shared widely: values of these columns (ids of people, their words and
+# behaviour) are never quoted there; rejected_rows keeps the rows, and `herald forget` erases them.
+PERSONAL_COLUMNS = frozenset({"customer_id", "text", "rev_text", "evt_sequence"})
 
 
 def json_safe(value: Any) -> Any:

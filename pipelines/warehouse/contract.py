@@ -234,6 +234,31 @@ MODEL_PROMOTIONS = Table(
     key=None,
 )
 
+# Customers who asked to be forgotten (`herald forget`): every extract leaves them out, and whatever
+# Herald wrote about them is erased. The id stays here only so that later extracts can exclude it.
+SUPPRESSED_CUSTOMERS = Table(
+    "suppressed_customers",
+    (
+        _c("customer_id", "STRING", nullable=False),
+        _c("requested_at", "TIMESTAMP", nullable=False),
+        _c("request_id", "STRING", nullable=False),
+        _c("actor", "STRING"),
+    ),
+    key=None,
+)
+
+# Per decision, what the policy saw (top candidates, rules, settings), for `herald explain-decision`.
+DECISION_TRACES = Table(
+    "decision_traces",
+    (
+        _c("run_id", "STRING", nullable=False),
+        _c("shard", "INT64", nullable=False),
+        _c("customer_id", "STRING", nullable=False),
+        _c("trace_json", "STRING"),
+    ),
+    key=None,
+)
+
 OUTPUT_TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -245,5 +270,7 @@ OUTPUT_TABLES: dict[str, Table] = {
         CUSTOMER_SEGMENTS_STAGING,
         REJECTED_ROWS,
         MODEL_PROMOTIONS,
+        SUPPRESSED_CUSTOMERS,
+        DECISION_TRACES,
     )
 }

@@ -12,8 +12,8 @@ import pandas as pd
 
 from pipelines.config import HeraldConfig
 from pipelines.errors import RowAccountingError, WarehouseError
-from pipelines.warehouse import get_warehouse
-from pipelines.warehouse.contract import INPUT_TABLES
+from pipelines.warehouse import Warehouse, get_warehouse
+from pipelines.warehouse.contract import INPUT_TABLES, SUPPRESSED_CUSTOMERS
 
 Purpose = Literal["training", "scoring", "monitoring"]
 
@@ -89,6 +89,7 @@ def extract_tables(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: date
     accounting: dict[str, dict[str, int]] = {}
     with get_warehouse(cfg) as warehouse:
         present = set(warehouse.list_tables())
+        ensure_suppression_table(warehouse, present)
         for name, table in INPUT_TABLES.items():
             if name not in present:
                 if table.required:
@@ -119,6 +120,7 @@ def _account(table: str, extracted: int, counted: pd.Series) -> dict[str, int]:
     """The extract's row accounting of one table, checked: what the query returned is what the counts say."""
     source = int(counted["source_rows"])
     in_window, no_timestamp = int(counted["in_window"]), int(counted["no_timestamp"])
+    suppressed = int(counted.get("suppressed", 0))  # forgotten customers' rows: left out on purpose
     if extracted != in_window + no_timestamp:
         raise RowAccountingError(
             f"extract of {table}: the query returned {extracted} rows but {in_window} are in the window and"
@@ -129,8 +131,24 @@ def _account(table: str, extracted: int, counted: pd.Series) -> dict[str, int]:
         "extracted": extracted,
         "in_window": in_window,
         "no_timestamp": no_timestamp,
-        "out_of_window": source - in_window - no_timestamp,
+        "suppressed": suppressed,
+        "out_of_window": source - in_window - no_timestamp - suppressed,
     }
+
+
+def ensure_suppression_table(warehouse: Warehouse, present: set[str] | None = None) -> None:
+    """Create the empty ``suppressed_customers`` table when missing: every extract query reads it."""
+    if SUPPRESSED_CUSTOMERS.name in (present if present is not None else set(warehouse.list_tables())):
+        return
+    empty = pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype=object),
+            "requested_at": pd.Series(dtype="datetime64[ns, UTC]"),
+            "request_id": pd.Series(dtype=object),
+            "actor": pd.Series(dtype=object),
+        }
+    )
+    warehouse.write(SUPPRESSED_CUSTOMERS.name, empty, mode="truncate")
 
 
 def load_extract(paths: dict[str, str]) -> dict[str, pd.DataFrame]:

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
-EXPECTED = {"herald_training", "herald_scoring", "herald_monitoring", "herald_hillstrom"}
+EXPECTED = {"herald_training", "herald_scoring", "herald_monitoring", "herald_hillstrom", "herald_forget"}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_dag_has_no_cycles_and_one_root(dagbag, dag_id: str) -> None:
     ordered = dag.topological_sort()
     assert len(ordered) == len(dag.tasks)
     roots = sorted(t.task_id for t in dag.roots)
-    assert roots in (["start"], ["load_champion", "start"], ["import_file"])
+    assert roots in (["start"], ["load_champion", "start"], ["import_file"], ["forget_customers"])
 
 
 def test_schedules(dagbag) -> None:
@@ -54,6 +54,7 @@ def test_schedules(dagbag) -> None:
         "herald_scoring": "@daily",
         "herald_monitoring": "@daily",
         "herald_hillstrom": "None",
+        "herald_forget": "None",
     }
 
 
@@ -79,6 +80,12 @@ def test_parsing_a_dag_file_does_not_import_heavy_libraries(dag_file: str) -> No
         env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_scoring_audits_consent_after_every_decision_is_written(dagbag) -> None:
+    dag = dagbag.dags["herald_scoring"]
+    assert "allocate_budget" in dag.get_task("consent_audit").upstream_task_ids
+    assert "consent_audit" in dag.get_task("summarize").upstream_task_ids
 
 
 def test_training_gates_the_deep_challenger_before_any_fallback(dagbag) -> None:

@@ -130,3 +130,98 @@ def test_scoring_rerun_of_the_same_run_replaces_its_rows(ran) -> None:
     assert set(mine["run_id"]) == {run_id}  # the date's earlier run was replaced, not added to
     assert mine["customer_id"].is_unique
     assert len(mine) == task_result(ran, "herald_scoring", "prepare")["n_customers"]
+
+
+# ---- privacy (README "Privacy"); forgetting runs last: it erases customers from this shared run ----
+
+
+def _personal_data(cfg) -> dict[str, set[str]]:
+    """The world's customer ids, review texts and event sequences: none may leave the warehouse and run files."""
+    sequences = set()
+    for path in Path(cfg.runs_dir).glob("*/features/customer_features*.parquet"):
+        sequences |= {
+            s for s in pd.read_parquet(path, columns=["evt_sequence"])["evt_sequence"].dropna() if len(s) > 40
+        }
+    texts = {t for t in _table(cfg, "reviews")["text"].dropna() if len(t) > 20}
+    return {"ids": set(_table(cfg, "customers")["customer_id"]), "texts": texts, "sequences": sequences}
+
+
+def _scan(folder: Path, needles: dict[str, set[str]]) -> list[str]:
+    import re
+
+    found = []
+    for path in (p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        ids = {m.decode() for m in re.findall(rb"c_\d{6}", data)} & needles["ids"]
+        found += [f"{path}: id {i}" for i in sorted(ids)[:3]]
+        found += [f"{path}: {kind}" for kind in ("texts", "sequences") for t in needles[kind] if t.encode() in data][:3]
+    return found
+
+
+def test_no_mlflow_artifact_model_card_or_report_holds_personal_data(ran) -> None:
+    from mlflow.tracking import MlflowClient
+
+    needles = _personal_data(ran)
+    assert needles["ids"] and needles["texts"] and needles["sequences"]
+    artifacts = ran.home / "mlflow" / "artifacts"
+    assert list(artifacts.rglob("customer_features_sketch.json")) and list(artifacts.rglob("input_example.json"))
+    assert _scan(artifacts, needles) == []
+    assert _scan(ran.reports_dir, needles) == []
+    client = MlflowClient(ran.tracking_uri, ran.tracking_uri)
+    for version in client.search_model_versions(f"name = '{ran.model_name}'"):
+        card = version.description or ""
+        assert not any(i in card for i in needles["ids"]) and not any(t in card for t in needles["texts"])
+        assert "## Protected attributes and proxies" in card and "gender:" in card
+        assert version.tags["privacy.protected_inputs"] == "none"
+
+
+def test_every_scoring_run_audits_consent(ran) -> None:
+    metrics = _table(ran, "monitoring_metrics")
+    audit = metrics[metrics["kind"] == "consent_audit"]
+    assert set(audit["metric"]) >= {"messages", "messages_without_consent", "messages_to_unsubscribed"}
+    assert audit["run_id"].nunique() >= 1 and not audit["breached"].any()
+    assert audit.loc[audit["metric"] == "messages", "value"].iloc[0] > 0
+
+
+def test_explain_decision_names_model_settings_and_candidates(ran) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    decisions = _table(ran, "decisions")
+    sent = decisions[decisions["message_id"].notna()].iloc[0]
+    day = pd.Timestamp(sent["decided_at"]).date().isoformat()
+    out = CliRunner().invoke(app, ["explain-decision", day, sent["customer_id"]], env={"HERALD_HOME": str(ran.home)})
+    assert out.exit_code == 0, out.output
+    assert f"version {sent['model_version']}" in out.output and "Input validation of the run: passed" in out.output
+    assert "Policy settings: min_uplift" in out.output and "<- chosen" in out.output
+    assert out.output.count("email") + out.output.count("push") + out.output.count("sms") >= 2
+
+
+def test_forget_leaves_no_trace_and_later_runs_exclude_them(ran) -> None:
+    from pipelines.flows.runner import run_dag
+    from pipelines.privacy.forget import find_traces
+    from pipelines.training.fit import build_training_set
+    from pipelines.warehouse.extract import extract_tables, extract_windows
+
+    decisions = _table(ran, "decisions")
+    reviewers = set(_table(ran, "reviews")["customer_id"])
+    messaged = decisions.loc[decisions["message_id"].notna(), "customer_id"]
+    forgotten = sorted({*messaged[messaged.isin(reviewers)].head(2), *messaged.tail(1)})
+    assert len(find_traces(ran, forgotten)) > 0  # they are in the run's files and tables before
+
+    run_dag(ran, "herald_forget", conf={"customer_ids": forgotten, "request_id": "DSR-e2e"})
+    assert find_traces(ran, forgotten) == []
+    assert set(_table(ran, "suppressed_customers")["customer_id"]) == set(forgotten)
+
+    run_dag(ran, "herald_scoring")  # a later run: decides for everyone else, for none of them
+    after = _table(ran, "decisions")
+    latest = after[after["decided_at"] == after["decided_at"].max()]
+    assert len(latest) == len(_table(ran, "customers")) - len(forgotten)
+    assert not after["customer_id"].isin(forgotten).any()
+    now = datetime.now(UTC)
+    later = extract_tables(ran, "later-training", "training", now)
+    cutoff = extract_windows(ran, "training", now).feature_cutoff
+    rows = pd.read_parquet(build_training_set(ran, "later-training", later.paths, cutoff, now).rows_path)
+    assert len(rows) and not rows["customer_id"].isin(forgotten).any()
+    assert find_traces(ran, forgotten) == []

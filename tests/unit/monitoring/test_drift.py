@@ -103,15 +103,30 @@ class _TowerStub:
         return np.column_stack([rows["message_id"].str[-1:].astype(int).to_numpy(float), np.ones(len(rows))])
 
 
+def _stored(rows: pd.DataFrame, estimator=None):
+    """The reference as training stores it: a sketch of distributions (plus embedding components)."""
+    import numpy as np
+
+    from pipelines.monitoring.reference import Reference, embedding_sketch, reference_frame, reference_sketch
+
+    sketch = reference_sketch(rows)
+    if estimator is not None:
+        vectors = np.asarray(estimator.customer_embeddings(rows))
+        sketch["embeddings"] = {"customer": embedding_sketch(vectors, 3, "emb_customer")}
+    return Reference(reference_frame(sketch), sketch)
+
+
 def test_champion_embeddings_join_the_drift_report_as_components(cfg) -> None:
     from pipelines.monitoring.drift import champion_embeddings
 
     w = world()
-    reference, current = features_at(world(), T), features_at(world(drift=1.0), T)
+    rows, current = features_at(world(), T), features_at(world(drift=1.0), T)
+    stored = _stored(rows, _TowerStub())
+    reference = stored.features
     sent = w.tables()["messages"][["message_id"]]
     notes: list[str] = []
     embeddings = champion_embeddings(
-        cfg, _TowerStub(), "deep", reference, current, sent, sent.iloc[::-1], w.tables()["messages"], notes
+        cfg, _TowerStub(), "deep", stored, current, sent, sent.iloc[::-1], w.tables()["messages"], notes
     )
     assert embeddings is not None and notes == []
     ref, cur = embeddings
@@ -136,7 +151,7 @@ def test_a_champion_without_embeddings_is_named_in_the_notes(cfg) -> None:
             cfg,
             object(),
             "lightgbm",
-            reference,
+            _stored(reference),
             reference,
             pd.DataFrame(),
             pd.DataFrame(),

@@ -126,6 +126,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> DuckDBWarehouse:
         ("reviews", reviews()),
     ]:
         wh.write(name, frame)
+    from pipelines.warehouse.extract import ensure_suppression_table
+
+    ensure_suppression_table(wh)  # every extract query reads the suppression list
     return wh
 
 

@@ -1,0 +1,3 @@
+-- Every customer who asked to be forgotten.
+SELECT DISTINCT customer_id
+FROM suppressed_customers
