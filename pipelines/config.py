@@ -25,6 +25,7 @@ def settings_file(home: Path) -> Path:
     """HERALD_HOME/settings.yaml: the settings `herald import` wrote for the imported data."""
     return Path(home) / "settings.yaml"
 
+
 # World sizes: "tiny" for tests, "default" for the demo and benchmarks.
 WORLD_SIZES: dict[str, dict[str, int]] = {
     "tiny": {"customers": 400, "events": 8_000, "messages": 12, "sends": 4_000, "reviews": 200},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
@@ -79,7 +78,10 @@ def as_text(series: pd.Series) -> pd.Series:
         integral = present & (series % 1 == 0)
         text = series.astype(str)
         text[integral] = series[integral].astype("int64").astype(str)
-    elif series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in ("floating", "mixed-integer-float"):
+    elif series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in (
+        "floating",
+        "mixed-integer-float",
+    ):
         text = series.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
     else:
         text = series.astype(str)

@@ -103,7 +103,9 @@ def build_tables(
     return built
 
 
-def write_tables(cfg: HeraldConfig, mapping: Mapping, tables: dict[str, TableImport], replace: bool = False) -> ImportReport:
+def write_tables(
+    cfg: HeraldConfig, mapping: Mapping, tables: dict[str, TableImport], replace: bool = False
+) -> ImportReport:
     """Replace the tables, this mapping's rejected rows and its ledger rows, after checking ownership."""
     run_id = f"import:{mapping.name}"
     if cfg.warehouse_backend == "duckdb":
@@ -114,7 +116,9 @@ def write_tables(cfg: HeraldConfig, mapping: Mapping, tables: dict[str, TableImp
         owners = _owners(warehouse) if LEDGER_TABLE in present else {}
         foreign = {t: owners.get(t) for t in tables if t in present and owners.get(t) != mapping.name}
         if foreign and not replace:
-            said = "; ".join(f"{t} ({'mapping ' + o if o else 'not written by herald import'})" for t, o in foreign.items())
+            said = "; ".join(
+                f"{t} ({'mapping ' + o if o else 'not written by herald import'})" for t, o in foreign.items()
+            )
             raise MappingError(
                 f"dataset {cfg.dataset} already holds table(s) this mapping did not import: {said}. "
                 "Import into its own HERALD_HOME or HERALD_DATASET, or pass --replace to overwrite them"
@@ -124,7 +128,9 @@ def write_tables(cfg: HeraldConfig, mapping: Mapping, tables: dict[str, TableImp
             warehouse.write(name, ti.frame.drop(columns=[ROW_COLUMN]), mode="truncate")
             counts[name] = {"rows_in": ti.rows_in, "kept": ti.kept, "rejected": len(ti.rejected)}
             assert ti.rows_in == ti.kept + len(ti.rejected), f"{name}: rows in must equal kept + rejected"
-        warehouse.write(REJECTED_TABLE, _rejected_frame(run_id, tables, now), mode="replace_run", run_filter={"run_id": run_id})
+        warehouse.write(
+            REJECTED_TABLE, _rejected_frame(run_id, tables, now), mode="replace_run", run_filter={"run_id": run_id}
+        )
         ledger = pd.DataFrame(
             [
                 {"mapping": mapping.name, "table_name": n, "source": str(mapping.path), "imported_at": now, **c}
@@ -151,7 +157,10 @@ def write_settings(cfg: HeraldConfig, settings: dict[str, Any]) -> Path:
     merged = {**(current or {}), **settings}
     cfg.model_validate({**merged, "home": cfg.home})  # a bad setting fails here, not in the next run
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# Written by `herald import`; every herald command with this HERALD_HOME reads it.\n" + yaml.safe_dump(merged, sort_keys=True))
+    path.write_text(
+        "# Written by `herald import`; every herald command with this HERALD_HOME reads it.\n"
+        + yaml.safe_dump(merged, sort_keys=True)
+    )
     return path
 
 
@@ -199,14 +208,23 @@ def _banners(cfg: HeraldConfig, mapping: Mapping, messages: TableImport) -> None
         text = str(uri)
         if "://" in text:
             if not (bigquery and text.startswith("gs://")):
-                bad[i], reasons[i] = True, f"image_uri: {text} is remote; only gs:// URIs with HERALD_WAREHOUSE_BACKEND=bigquery"
+                bad[i], reasons[i] = (
+                    True,
+                    f"image_uri: {text} is remote; only gs:// URIs with HERALD_WAREHOUSE_BACKEND=bigquery",
+                )
             continue
         path = mapping.resolve(text)
         if not path.is_file():
-            bad[i], reasons[i] = True, f"image_uri: banner file {path} does not exist (paths are absolute or relative to {mapping.base_dir})"
+            bad[i], reasons[i] = (
+                True,
+                f"image_uri: banner file {path} does not exist (paths are absolute or relative to {mapping.base_dir})",
+            )
             continue
         if bigquery:
-            bad[i], reasons[i] = True, f"image_uri: {path} is a local file; upload it to gs:// for the BigQuery warehouse"
+            bad[i], reasons[i] = (
+                True,
+                f"image_uri: {path} is a local file; upload it to gs:// for the BigQuery warehouse",
+            )
             continue
         # A copy under the asset folder keeps the warehouse self-contained: the run reads HOME/assets only.
         name = f"{messages.frame.at[i, 'message_id']}{path.suffix.lower()}"

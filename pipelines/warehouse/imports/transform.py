@@ -57,9 +57,7 @@ def build_table(mapping: Mapping, name: str, spec: TableSpec, source: pd.DataFra
     for column, col_spec in spec.columns.items():
         raw = _raw_column(mapping, where, column, col_spec, rows, lookup, problems, notes)
         bq_type = (
-            contract.column(column).type
-            if column in contract.column_names
-            else (col_spec.type or infer_type(raw))
+            contract.column(column).type if column in contract.column_names else (col_spec.type or infer_type(raw))
         )
         out[column] = _coerced(raw, bq_type, mapping.timezone, column, rows, problems, notes, where)
     if spec.keep_other_columns:
@@ -68,7 +66,9 @@ def build_table(mapping: Mapping, name: str, spec: TableSpec, source: pd.DataFra
             extra = original.strip().lower().replace(" ", "_")
             if original.lower() in used or extra in out:
                 continue
-            out[extra] = _coerced(rows[original], infer_type(rows[original]), mapping.timezone, extra, rows, problems, notes, where)
+            out[extra] = _coerced(
+                rows[original], infer_type(rows[original]), mapping.timezone, extra, rows, problems, notes, where
+            )
     for col in contract.columns:
         if col.name in out or not col.required:
             continue
@@ -138,7 +138,8 @@ def _raw_column(
         # Randomized assignment: the logging policy chose each arm with the arm's share of the rows.
         shares = values.astype(str).str.strip().value_counts(normalize=True)
         notes.append(
-            f"{where.split('table ')[-1]}.{column} = share of each {found} arm: " + ", ".join(f"{k} {v:.4f}" for k, v in shares.items())
+            f"{where.split('table ')[-1]}.{column} = share of each {found} arm: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in shares.items())
         )
         return values.astype(str).str.strip().map(shares)
     if spec.values is None:

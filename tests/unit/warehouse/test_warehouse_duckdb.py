@@ -317,7 +317,7 @@ def test_describe_maps_types_to_bigquery(path: Path) -> None:
         "b": "BOOL",
         "d": "DATE",
         "t": "TIMESTAMP",
-        "naive": "TIMESTAMP",
+        "naive": "DATETIME",  # wall-clock time without a zone, as BigQuery names it
         "l": "ARRAY<STRING>",
     }
     assert wh.list_tables() == ["types"]
