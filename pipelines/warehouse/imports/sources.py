@@ -21,7 +21,9 @@ def read_source(cfg: HeraldConfig, mapping: Mapping, name: str, override: str | 
     """
     spec = mapping.sources[name]
     if override is not None:
-        spec = SourceSpec.model_validate({**spec.model_dump(exclude={"format"}), "path": str(override)})
+        # A path given on the command line is relative to where the command runs, not to the mapping.
+        path = Path(override).expanduser().resolve()
+        spec = SourceSpec.model_validate({**spec.model_dump(exclude={"format"}), "path": str(path)})
     where = f"mapping {mapping.name}, source {name}"
     if spec.format == "bigquery":
         frame = _read_bigquery(cfg, spec, where)
