@@ -73,13 +73,16 @@ def import_mapping(
 
 
 def build_tables(
-    cfg: HeraldConfig,
+    cfg: HeraldConfig | None,
     mapping: Mapping,
     *,
     sources: dict[str, str | Path] | None = None,
     frames: dict[str, pd.DataFrame] | None = None,
 ) -> dict[str, TableImport]:
-    """Every table of the mapping, in reference order, without writing anything."""
+    """Every table of the mapping, in reference order, without writing anything.
+
+    ``cfg`` may be None when every source comes in ``frames`` and no banner is mapped.
+    """
     unknown = sorted((set(sources or {}) | set(frames or {})) - set(mapping.sources))
     if unknown:
         raise MappingError(f"mapping {mapping.name} has no source(s) {unknown}; it has {sorted(mapping.sources)}")
@@ -91,6 +94,8 @@ def build_tables(
     for table in [t for t in ORDER if t in mapping.tables]:
         spec = mapping.tables[table]
         if spec.source is not None and spec.source not in read:
+            if cfg is None:
+                raise MappingError(f"mapping {mapping.name}: source {spec.source} must be handed in as a frame")
             read[spec.source] = read_source(cfg, mapping, spec.source, (sources or {}).get(spec.source))
         built[table] = build_table(mapping, table, spec, read.get(spec.source) if spec.source else None)
     for table, column, target in REFERENCES:
@@ -98,7 +103,9 @@ def build_tables(
             values = built[table].frame[column]
             known = set(built[target].frame[str(INPUT_TABLES[target].key)].dropna())
             built[table].reject(values.notna() & ~values.isin(known), f"{column}: not among the imported {target}")
-    if "messages" in built and "image_uri" in built["messages"].frame:
+    if "messages" in built and built["messages"].frame.get("image_uri", pd.Series()).notna().any():
+        if cfg is None:
+            raise MappingError(f"mapping {mapping.name}: banner images need a config (where the assets go)")
         _banners(cfg, mapping, built["messages"])
     return built
 
