@@ -201,11 +201,17 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
 
 
 @app.command("config-reference")
-def config_reference() -> None:
+def config_reference(
+    write: Annotated[Path | None, typer.Option(help="update the table between the markers in this file")] = None,
+) -> None:
     """Print every HERALD_ setting with its default and meaning (the README's table is this output)."""
-    from pipelines.config_reference import reference_markdown
+    from pipelines.config_reference import reference_markdown, write_into
 
-    print(reference_markdown(), end="")
+    if write is None:
+        print(reference_markdown(), end="")
+        return
+    changed = write_into(write)
+    console.print(f"{write}: configuration reference {'updated' if changed else 'already current'}")
 
 
 @app.command()
