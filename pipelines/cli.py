@@ -183,7 +183,8 @@ def import_(
     rejected = sum(c["rejected"] for c in report.tables.values())
     if rejected:
         console.print(
-            f"  {rejected:,} rejected rows, with reasons, are in {report.dataset}.rejected_rows (run_id import:{report.mapping})"
+            f"  {rejected:,} rejected rows, with reasons, are in {report.dataset}.rejected_rows "
+            f"(run_id import:{report.mapping})"
         )
     console.print(
         f"done in {time.monotonic() - started:.0f} s; next: `herald check`, then `herald run herald_training --date …`"

@@ -22,25 +22,43 @@ from pipelines.config import REPO_ROOT, HeraldConfig
 MEANINGS: dict[str, str] = {
     "HERALD_WAREHOUSE_BACKEND": "`duckdb` (embedded file under HOME) or `bigquery`",
     "HERALD_DATASET": "the dataset (BigQuery) or schema (DuckDB) holding the contract tables and Herald's outputs",
-    "HERALD_BIGQUERY_PROJECT": "BigQuery project; default the one of the Airflow connection or Application Default Credentials",
+    "HERALD_BIGQUERY_PROJECT": (
+        "BigQuery project; default the one of the Airflow connection or Application Default Credentials"
+    ),
     "HERALD_BIGQUERY_LOCATION": "BigQuery location of jobs and the dataset",
     "HERALD_GCP_CONN_ID": "Airflow connection whose credentials reach BigQuery",
     "HERALD_MLFLOW_EXPERIMENT": "MLflow experiment of the DAG runs",
     "HERALD_MODEL_NAME": "registered model name; aliases `champion` and `challenger` live on it",
     "HERALD_CHANNELS": "channels a message may go out on; consent for channel c is the customers column consent_c",
     "HERALD_IMPLIED_CONSENT_CHANNELS": "channels whose consent is implied: no consent_<channel> column needed",
-    "HERALD_PROTECTED_ATTRIBUTES": "customer attributes for fairness reports, kept out of model inputs (age_band is derived from birth_year)",
+    "HERALD_PROTECTED_ATTRIBUTES": (
+        "customer attributes for fairness reports, kept out of model inputs (age_band is derived from birth_year)"
+    ),
     "HERALD_EXCLUDED_CUSTOMER_COLUMNS": "extra customers columns that must not become features",
     "HERALD_TARGET": "the sends outcome Herald learns: converted, clicked or opened",
     "HERALD_EVENT_HISTORY_DAYS": "days of events before the feature cutoff that feed the features",
     "HERALD_TEST_SHARE": "share of the newest labelled sends held out as the test split",
-    "HERALD_VALIDATION_SHARE": "share of sends before the test split used for validation (early stopping, model choice)",
-    "HERALD_VALIDATION_MAX_REJECTED_SHARE": "largest share of a table's rows the gate may quarantine before the run fails",
-    "HERALD_VALIDATION_MAX_EVENT_AGE_DAYS": "scoring/monitoring: the newest event may be at most this many days before the run's date",
-    "HERALD_VALIDATION_VOLUME_MIN_RATIO": "a table's rows may shrink to this share of the last successful run's before the gate fails",
-    "HERALD_VALIDATION_VOLUME_MAX_RATIO": "a table's rows may grow to this multiple of the last successful run's before the gate fails",
-    "HERALD_SERVING_MAX_UNKNOWN_SHARE": "scoring stops when more values than this in a model input are categories unseen in training",
-    "HERALD_SERVING_MAX_OUT_OF_RANGE_SHARE": "scoring stops when more values than this in a model input lie far outside the training range",
+    "HERALD_VALIDATION_SHARE": (
+        "share of sends before the test split used for validation (early stopping, model choice)"
+    ),
+    "HERALD_VALIDATION_MAX_REJECTED_SHARE": (
+        "largest share of a table's rows the gate may quarantine before the run fails"
+    ),
+    "HERALD_VALIDATION_MAX_EVENT_AGE_DAYS": (
+        "scoring/monitoring: the newest event may be at most this many days before the run's date"
+    ),
+    "HERALD_VALIDATION_VOLUME_MIN_RATIO": (
+        "a table's rows may shrink to this share of the last successful run's before the gate fails"
+    ),
+    "HERALD_VALIDATION_VOLUME_MAX_RATIO": (
+        "a table's rows may grow to this multiple of the last successful run's before the gate fails"
+    ),
+    "HERALD_SERVING_MAX_UNKNOWN_SHARE": (
+        "scoring stops when more values than this in a model input are categories unseen in training"
+    ),
+    "HERALD_SERVING_MAX_OUT_OF_RANGE_SHARE": (
+        "scoring stops when more values than this in a model input lie far outside the training range"
+    ),
     "HERALD_SCORING_SHARDS": "shards (mapped Airflow tasks) the customers are scored in",
     "HERALD_PROMOTION_MARGIN": "test AUC margin a challenger needs over the champion and every baseline",
     "HERALD_PROMOTION_MAX_ECE": "largest expected calibration error a promoted model may have",
@@ -70,7 +88,9 @@ MEANINGS: dict[str, str] = {
     "HERALD_MONITORING__PERFORMANCE_MIN_OUTCOMES": "fewest realised outcomes before performance is judged",
     "HERALD_MONITORING__PERFORMANCE_AUC_MIN": "realised AUC below this is a breach",
     "HERALD_MONITORING__PERFORMANCE_ECE_MAX": "realised calibration error above this is a breach",
-    "HERALD_MONITORING__FAIRNESS_EXTRA_ATTRIBUTES": "customer columns besides the protected attributes whose groups are compared",
+    "HERALD_MONITORING__FAIRNESS_EXTRA_ATTRIBUTES": (
+        "customer columns besides the protected attributes whose groups are compared"
+    ),
     "HERALD_MONITORING__FAIRNESS_EO_THRESHOLD": "largest equal-opportunity gap between groups before a breach",
     "HERALD_MONITORING__FAIRNESS_CALIBRATION_THRESHOLD": "largest calibration gap between groups before a breach",
     "HERALD_MONITORING__FAIRNESS_MIN_GROUP_SIZE": "groups smaller than this are left out of fairness figures",
@@ -98,7 +118,9 @@ MEANINGS: dict[str, str] = {
     "HERALD_HILLSTROM__DATASET": "dataset the Hillstrom experiment is imported into",
     "HERALD_HILLSTROM__MLFLOW_EXPERIMENT": "MLflow experiment of the Hillstrom runs",
     "HERALD_HILLSTROM__CAMPAIGN_DAYS": "days the Hillstrom campaign is spread over",
-    "HERALD_HILLSTROM__CAMPAIGN_END_DAYS_AGO": "the campaign ends this many days before the run's date, so outcomes are complete",
+    "HERALD_HILLSTROM__CAMPAIGN_END_DAYS_AGO": (
+        "the campaign ends this many days before the run's date, so outcomes are complete"
+    ),
     "HERALD_HILLSTROM__VALIDATION_SHARE": "share of customers for the safe-policy decision",
     "HERALD_HILLSTROM__TEST_SHARE": "share of customers held out for the reported figures",
     "HERALD_HILLSTROM__EARLY_STOP_SHARE": "share of training customers that only steer early stopping",

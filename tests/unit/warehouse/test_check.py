@@ -1,4 +1,4 @@
-"""`herald check`: each contract fault is found, named with its fix, all at once, and the DAGs stop on the same words."""
+"""`herald check`: each contract fault is found and named with its fix, all at once; the DAGs stop on the same words."""
 
 from __future__ import annotations
 

@@ -93,7 +93,8 @@ def test_gerber_sample_imports_through_its_mapping(cfg: HeraldConfig) -> None:
     assert voted == 1216
     assert _rows(
         cfg,
-        "SELECT min(sent_at) >= TIMESTAMPTZ '2006-07-24 13:00:00+00', max(sent_at) < TIMESTAMPTZ '2006-07-29 00:00:00+00' FROM herald.sends",
+        "SELECT min(sent_at) >= TIMESTAMPTZ '2006-07-24 13:00:00+00', "
+        "max(sent_at) < TIMESTAMPTZ '2006-07-29 00:00:00+00' FROM herald.sends",
     ) == [(True, True)]
     # p2004's capitalised No/Yes and the other yes/no columns are all BOOL now.
     with get_warehouse(cfg) as wh:
