@@ -21,7 +21,7 @@ from pipelines.warehouse.sql import duckdb_sql, parameter_names
 
 MEMORY = ":memory:"
 _FRAME_VIEW = "_herald_frame"
-_HINT = "run `herald world` to build the synthetic world"
+_HINT = "run `herald import --mapping FILE` to load your data, or `herald world` for the demo world"
 
 # Contract (BigQuery) types as DuckDB column types. TIMESTAMP is an instant in BigQuery, hence TIMESTAMPTZ.
 DUCKDB_TYPES: dict[str, str] = {
