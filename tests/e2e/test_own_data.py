@@ -48,7 +48,7 @@ def test_gerber_trains_and_scores_as_of_the_experiments_date(tmp_path: Path, mon
     assert training["rows"]["sends"] == 4000 and training["validation"]["passed"]
     assert any(r["gate"]["promoted"] for r in training["releases"]), training["releases"]
 
-    run_dag(cfg, "herald_scoring", logical_date=day)
+    run_dag(cfg, "herald_scoring", logical_date=date(2006, 8, 21))  # a Monday: the letters went out on weekdays
     decided = _rows(
         cfg, "SELECT count(DISTINCT customer_id), count(*) FILTER (WHERE channel = 'mail') FROM herald.decisions"
     )

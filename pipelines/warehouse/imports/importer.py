@@ -159,6 +159,8 @@ def write_tables(
 
 def write_settings(cfg: HeraldConfig, settings: dict[str, Any]) -> Path:
     """Merge a mapping's settings into HERALD_HOME/settings.yaml (its keys replace earlier values)."""
+    if {"home", "warehouse_path"} & set(settings):
+        raise MappingError("a mapping's settings cannot move HERALD_HOME or the warehouse; set them in the environment")
     path = settings_file(cfg.home)
     current = yaml.safe_load(path.read_text()) if path.is_file() else {}
     merged = {**(current or {}), **settings}
