@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-START_DATE = datetime(2026, 1, 1)
+# Early, so `herald run DAG --date D` and backfills reach the history a team imports (Airflow runs no
+# task for a logical date before its start date); catchup=False keeps the scheduler from replaying it.
+START_DATE = datetime(2000, 1, 1)
 
 
 def on_failure(context: dict[str, Any]) -> None:
@@ -103,6 +105,17 @@ def herald_step(fn: F) -> F:
 
 
 def run_as_of(context: dict[str, Any]) -> str:
-    """The instant the run stands for: the end of its data interval, or when a manual run was asked."""
-    when = context.get("data_interval_end") or context["dag_run"].run_after
+    """The instant the run stands for (ISO 8601): its as-of for windows, labels and freshness.
+
+    A scheduled or backfilled run stands for the end of its data interval, when the data it covers
+    is complete. A manual run given a logical date (``herald run DAG --date D``, ``airflow dags test
+    DAG D``, a UI trigger with a logical date) stands for that date exactly; a manual run without
+    one for the moment it was asked.
+    """
+    dag_run = context["dag_run"]
+    logical = context.get("logical_date")
+    if "manual" in str(getattr(dag_run, "run_type", "")).lower():
+        when = logical or dag_run.run_after
+    else:
+        when = context.get("data_interval_end") or logical or dag_run.run_after
     return when.isoformat()

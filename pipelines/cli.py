@@ -47,21 +47,172 @@ def world(
     )
 
 
+DateOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--date",
+        help="the run's date (YYYY-MM-DD, 00:00 UTC): windows, labels and freshness as of then; default now",
+        formats=["%Y-%m-%d"],
+    ),
+]
+
+
 @app.command()
 def run(
     dag_id: Annotated[
         str, typer.Argument(help="herald_training, herald_scoring, herald_monitoring or herald_hillstrom")
     ],
+    date: DateOption = None,
 ) -> None:
-    """Run one DAG now through Airflow (``airflow dags test``) on the local metadata database."""
+    """Run one DAG through Airflow (``airflow dags test``), for now or for ``--date``; checks the contract first."""
     from pipelines.flows.runner import migrate, run_dag
 
     cfg = load_config()
+    day = date.date() if date else None
+    _precheck(cfg, dag_id, date)
     migrate(cfg)
     started = time.monotonic()
-    with console.status(f"running {dag_id} through Airflow…"):
-        log = run_dag(cfg, dag_id)
-    console.print(f"[green]{dag_id} succeeded[/] in {time.monotonic() - started:.0f} s (log: {log})")
+    label = f" for {day}" if day else ""
+    with console.status(f"running {dag_id}{label} through Airflow…"):
+        log = run_dag(cfg, dag_id, logical_date=day)
+    console.print(f"[green]{dag_id}{label} succeeded[/] in {time.monotonic() - started:.0f} s (log: {log})")
+
+
+@app.command()
+def backfill(
+    dag_id: Annotated[
+        str, typer.Argument(help="herald_training (weekly), herald_scoring or herald_monitoring (daily)")
+    ],
+    start: Annotated[datetime, typer.Option(help="first date (YYYY-MM-DD)", formats=["%Y-%m-%d"])],
+    end: Annotated[datetime, typer.Option(help="last date (YYYY-MM-DD), inclusive", formats=["%Y-%m-%d"])],
+) -> None:
+    """Run a DAG for every end of its schedule's interval in [start, end], oldest first, stopping at a failure.
+
+    Each date is one ``airflow dags test DAG DATE`` (Airflow's own ``airflow backfill create`` hands
+    the runs to a scheduler, which the embedded setup does not run).
+    """
+    from pipelines.flows.runner import backfill_dates, migrate, run_dag
+
+    cfg = load_config()
+    dates = backfill_dates(dag_id, start.date(), end.date())
+    console.print(f"{dag_id}: {len(dates)} run(s), {dates[0]} … {dates[-1]}")
+    migrate(cfg)
+    for day in dates:
+        _precheck(cfg, dag_id, datetime(day.year, day.month, day.day, tzinfo=UTC))
+        t0 = time.monotonic()
+        with console.status(f"running {dag_id} for {day} through Airflow…"):
+            run_dag(cfg, dag_id, logical_date=day)
+        console.print(f"{dag_id} for {day}: [green]success[/] in {time.monotonic() - t0:.0f} s")
+
+
+def _precheck(cfg: HeraldConfig, dag_id: str, date: datetime | None) -> None:
+    """`herald check` for the DAG's purpose, in seconds, before Airflow's minutes of start-up."""
+    from pipelines.flows.runner import PURPOSES
+    from pipelines.warehouse.check import ContractError, check_warehouse
+
+    if dag_id not in PURPOSES:
+        return
+    when = date.replace(tzinfo=UTC) if date and date.tzinfo is None else (date or datetime.now(UTC))
+    faults = [f for f in check_warehouse(cfg, when, (PURPOSES[dag_id],)) if f.blocking]
+    if faults:
+        where = str(cfg.duckdb_path) if cfg.warehouse_backend == "duckdb" else f"BigQuery {cfg.bigquery_project}"
+        raise ContractError(faults, f"{where}, dataset {cfg.dataset}, as of {when.date()}")
+
+
+@app.command()
+def check(
+    date: DateOption = None,
+    purpose: Annotated[str | None, typer.Option(help="training, scoring or monitoring; default all three")] = None,
+) -> None:
+    """Check the warehouse against the data contract and print every fault with its fix (exit 1 on any)."""
+    from pipelines.warehouse.check import PURPOSES, check_warehouse
+
+    if purpose is not None and purpose not in PURPOSES:
+        raise HeraldError(f"unknown --purpose {purpose!r}: use {', '.join(PURPOSES)}")
+    cfg = load_config()
+    when = date.replace(tzinfo=UTC) if date else datetime.now(UTC)
+    started = time.monotonic()
+    faults = check_warehouse(cfg, when, (purpose,) if purpose else PURPOSES)
+    where = str(cfg.duckdb_path) if cfg.warehouse_backend == "duckdb" else f"BigQuery {cfg.bigquery_project}"
+    if not faults:
+        console.print(
+            f"[green]the warehouse meets the data contract[/] ({where}, dataset {cfg.dataset}, as of {when.date()}; "
+            f"{time.monotonic() - started:.1f} s)"
+        )
+        return
+    console.print(
+        f"[red]{len(faults)} contract fault{'s' * (len(faults) != 1)}[/] in {where}, dataset {cfg.dataset}, "
+        f"as of {when.date()} ({time.monotonic() - started:.1f} s):",
+        highlight=False,
+    )
+    for fault in faults:
+        stop = "" if fault.blocking else " [dim](rows the validation gate quarantines)[/]"
+        console.print(f"  • {fault.line()}{stop}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    mapping: Annotated[str, typer.Option("--mapping", help="a mapping file (YAML), or gerber / hillstrom")],
+    source: Annotated[
+        list[str] | None, typer.Option(help="NAME=PATH: read source NAME from PATH instead (repeatable)")
+    ] = None,
+    var: Annotated[list[str] | None, typer.Option(help="NAME=VALUE: set a ${variable} of the mapping")] = None,
+    replace: Annotated[bool, typer.Option(help="overwrite tables another mapping or the world wrote")] = False,
+) -> None:
+    """Load the contract tables from CSV, Parquet, DuckDB, SQLite or BigQuery as a mapping file says."""
+    from pipelines.warehouse.imports import import_mapping
+
+    cfg = load_config()
+    started = time.monotonic()
+    with console.status(f"importing {mapping}…"):
+        report = import_mapping(
+            cfg, mapping, sources=_pairs(source, "--source"), variables=_pairs(var, "--var"), replace=replace
+        )
+    console.print(f"mapping {report.mapping} → dataset {report.dataset} in {report.warehouse}:")
+    for name, counts in report.tables.items():
+        console.print(
+            f"  {name}: {counts['rows_in']:,} rows in = {counts['kept']:,} kept + {counts['rejected']:,} rejected"
+        )
+        for example in report.rejected_examples.get(name, []):
+            console.print(f"      rejected {example}", highlight=False, soft_wrap=True)
+    for note in report.notes:
+        console.print(f"  note: {note}", highlight=False, soft_wrap=True)
+    if report.settings_path:
+        console.print(f"  settings for this data written to {report.settings_path}: {report.settings}")
+    rejected = sum(c["rejected"] for c in report.tables.values())
+    if rejected:
+        console.print(
+            f"  {rejected:,} rejected rows, with reasons, are in {report.dataset}.rejected_rows "
+            f"(run_id import:{report.mapping})"
+        )
+    console.print(
+        f"done in {time.monotonic() - started:.0f} s; next: `herald check`, then `herald run herald_training --date …`"
+    )
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for value in values or []:
+        name, sep, rest = value.partition("=")
+        if not sep or not name:
+            raise HeraldError(f"{option} takes NAME=VALUE, got {value!r}")
+        out[name.strip()] = rest
+    return out
+
+
+@app.command("config-reference")
+def config_reference(
+    write: Annotated[Path | None, typer.Option(help="update the table between the markers in this file")] = None,
+) -> None:
+    """Print every HERALD_ setting with its default and meaning (the README's table is this output)."""
+    from pipelines.config_reference import reference_markdown, write_into
+
+    if write is None:
+        print(reference_markdown(), end="")
+        return
+    changed = write_into(write)
+    console.print(f"{write}: configuration reference {'updated' if changed else 'already current'}")
 
 
 @app.command()
@@ -78,6 +229,10 @@ def demo(
         os.environ["HERALD_WORLD__SIZE"] = size
     if fresh and cfg.home.exists():
         shutil.rmtree(cfg.home)
+        # Settings an earlier import left in HOME/settings.yaml are gone with it; read the config again.
+        cfg = load_config()
+        if size:
+            cfg = cfg.model_copy(update={"world": cfg.world.model_copy(update={"size": size})})
     started = time.monotonic()
     console.rule("Herald demo")
     from pipelines.synthetic import build_world
@@ -334,7 +489,10 @@ def hillstrom_run(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Without standalone mode click returns typer.Exit's code instead of exiting with it.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except HeraldError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)

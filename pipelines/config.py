@@ -18,6 +18,13 @@ from pydantic_settings import (
 from pipelines.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOME = REPO_ROOT / ".herald"
+
+
+def settings_file(home: Path) -> Path:
+    """HERALD_HOME/settings.yaml: the settings `herald import` wrote for the imported data."""
+    return Path(home) / "settings.yaml"
+
 
 # World sizes: "tiny" for tests, "default" for the demo and benchmarks.
 WORLD_SIZES: dict[str, dict[str, int]] = {
@@ -351,7 +358,7 @@ class HeraldConfig(BaseSettings):
         extra="forbid",
     )
 
-    home: Path = Field(default=REPO_ROOT / ".herald", description="local state: warehouse, MLflow, reports, runs")
+    home: Path = Field(default=DEFAULT_HOME, description="local state: warehouse, MLflow, reports, runs")
     warehouse_backend: Literal["duckdb", "bigquery"] = "duckdb"
     warehouse_path: Path | None = Field(default=None, description="DuckDB file; default HOME/warehouse.duckdb")
     dataset: str = "herald"
@@ -454,6 +461,10 @@ class HeraldConfig(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        # Settings an import declared for its data (channels, zones…), below anything set explicitly.
+        imported = settings_file(Path(os.environ.get("HERALD_HOME") or DEFAULT_HOME))
+        if imported.is_file():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=imported))
         return tuple(sources)
 
     # ---- derived locations -------------------------------------------------------------

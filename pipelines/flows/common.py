@@ -17,9 +17,13 @@ def start(dag_id: str, dag_run_id: str, as_of: str) -> str:
 
 def extract(purpose: str, dag_run_id: str, as_of: str) -> dict[str, Any]:
     """Pull the contract tables for the purpose's time windows into the run's Parquet files."""
+    from pipelines.warehouse.check import enforce_contract
     from pipelines.warehouse.extract import extract_tables
 
-    return extract_tables(load_config(), dag_run_id, purpose, datetime.fromisoformat(as_of)).to_dict()  # type: ignore[arg-type]
+    cfg = load_config()
+    # The contract check of `herald check` first: every fault at once, in its words, before any extract.
+    enforce_contract(cfg, datetime.fromisoformat(as_of), purpose)
+    return extract_tables(cfg, dag_run_id, purpose, datetime.fromisoformat(as_of)).to_dict()  # type: ignore[arg-type]
 
 
 def validate(purpose: str, dag_run_id: str, extracted: dict[str, Any], mlflow_run_id: str) -> dict[str, Any]:

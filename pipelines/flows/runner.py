@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, timedelta
 from pathlib import Path
 
 from pipelines.config import REPO_ROOT, HeraldConfig
@@ -18,6 +18,11 @@ DAG_IDS = ("herald_training", "herald_scoring", "herald_monitoring")  # the synt
 HILLSTROM_DAG_ID = "herald_hillstrom"  # on demand, real data
 FORGET_DAG_ID = "herald_forget"  # on request: customers to forget in the run's conf
 ON_DEMAND_DAG_IDS = (HILLSTROM_DAG_ID, FORGET_DAG_ID)
+# Days between the ends of two data intervals, as each DAG's schedule says (@weekly ends on Sundays);
+# tests/dags checks this against the DAG files.
+SCHEDULE_DAYS = {"herald_training": 7, "herald_scoring": 1, "herald_monitoring": 1}
+PURPOSES = {"herald_training": "training", "herald_scoring": "scoring", "herald_monitoring": "monitoring"}
+MAX_FAILURE_LINES = 25
 
 
 class DagRunFailed(HeraldError):
@@ -57,11 +62,11 @@ def migrate(cfg: HeraldConfig) -> None:
     _run([airflow_bin(), "db", "migrate"], cfg, "airflow db migrate")
 
 
-def dag_test_command(dag_id: str, logical_date: str | datetime | None = None, conf: dict | None = None) -> list[str]:
+def dag_test_command(dag_id: str, logical_date: str | date | None = None, conf: dict | None = None) -> list[str]:
     """``airflow dags test <dag> [<logical date>] [--conf JSON]``: without a date Airflow takes now."""
     if dag_id not in (*DAG_IDS, *ON_DEMAND_DAG_IDS):
         raise HeraldError(f"unknown DAG {dag_id!r}; Herald has {', '.join((*DAG_IDS, *ON_DEMAND_DAG_IDS))}")
-    when = logical_date.isoformat() if isinstance(logical_date, datetime) else logical_date
+    when = logical_date.isoformat() if isinstance(logical_date, date) else logical_date
     return [
         airflow_bin(),
         "dags",
@@ -76,7 +81,7 @@ def run_dag(
     cfg: HeraldConfig,
     dag_id: str,
     log_path: Path | None = None,
-    logical_date: str | datetime | None = None,
+    logical_date: str | date | None = None,
     conf: dict | None = None,
 ) -> Path:
     """Run one DAG end to end with ``airflow dags test`` and fail loudly if any task failed.
@@ -86,7 +91,9 @@ def run_dag(
     ``conf`` is the run's configuration (params), e.g. ``{"customer_ids": [...]}`` for herald_forget.
     """
     command = dag_test_command(dag_id, logical_date, conf)
-    log_path = log_path or cfg.reports_dir / "airflow" / f"{dag_id}.log"
+    when = logical_date.isoformat() if isinstance(logical_date, date) else logical_date
+    suffix = f"-{when}" if when else ""
+    log_path = log_path or cfg.reports_dir / "airflow" / f"{dag_id}{suffix}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         proc = subprocess.run(
@@ -99,7 +106,9 @@ def run_dag(
     text = log_path.read_text(errors="replace")
     failed = proc.returncode != 0 or "state=failed" in text or "DagRunState.FAILED" in text
     if failed:
-        raise DagRunFailed(f"{dag_id} failed — {_failure_lines(text)} (full log: {log_path})")
+        raise DagRunFailed(
+            f"{dag_id}{' for ' + when if when else ''} failed — {_failure_lines(text)}\n(full log: {log_path})"
+        )
     return log_path
 
 
@@ -124,11 +133,37 @@ def task_result(cfg: HeraldConfig, dag_id: str, task_id: str) -> object:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+def backfill_dates(dag_id: str, start: date, end: date) -> list[date]:
+    """The logical dates a backfill of ``dag_id`` runs: each end of a data interval in [start, end].
+
+    A weekly DAG's intervals end on Sundays (Airflow's @weekly), a daily DAG's every midnight.
+    """
+    if dag_id not in SCHEDULE_DAYS:
+        raise HeraldError(f"{dag_id} has no schedule to backfill; backfill one of {', '.join(SCHEDULE_DAYS)}")
+    if end < start:
+        raise HeraldError(f"--end {end} is before --start {start}")
+    step = SCHEDULE_DAYS[dag_id]
+    first = start if step == 1 else start + timedelta(days=(6 - start.weekday()) % 7)
+    dates = []
+    while first <= end:
+        dates.append(first)
+        first += timedelta(days=step)
+    if not dates:
+        raise HeraldError(f"no {dag_id} interval ends between {start} and {end} (weekly runs end on Sundays)")
+    return dates
+
+
 def _failure_lines(text: str) -> str:
-    """The lines of an Airflow log that say what failed, most specific first."""
+    """What failed, from an Airflow log: the most specific error and the lines its message goes on with.
+
+    Herald's errors list every broken rule on indented lines after the first; all of them are
+    shown (up to MAX_FAILURE_LINES), not only the count on the first line.
+    """
     keys = (
+        "ContractError",
         "DataValidationError",
         "WarehouseError",
+        "MappingError",
         "ConfigError",
         "RegistryError",
         "ModelInputError",
@@ -136,10 +171,28 @@ def _failure_lines(text: str) -> str:
         "Error:",
         "Traceback",
     )
+    lines = text.splitlines()
     for key in keys:
-        hits = [line.strip() for line in text.splitlines() if key in line]
-        if hits:
-            return hits[-1][:600]
+        hits = [i for i, line in enumerate(lines) if key in line]
+        if not hits:
+            continue
+        first = hits[-1]
+        # Airflow logs the exception twice (the task's error, then the run's); the earliest full copy wins.
+        for i in hits:
+            if lines[i].strip() == lines[first].strip():
+                first = i
+                break
+        block = [lines[first].strip()[:600]]
+        for line in lines[first + 1 :]:
+            if not line.startswith(("  ", "\t")) or line.lstrip().startswith(("File ", "Traceback")):
+                if line.startswith("report:"):
+                    block.append(line.strip())
+                break
+            block.append(line.strip()[:600])
+            if len(block) > MAX_FAILURE_LINES:
+                block.append("… (more in the log)")
+                break
+        return "\n  ".join(block)
     return "see the log"
 
 

@@ -121,7 +121,21 @@ def freshness(events: pd.DataFrame | None, as_of: pd.Timestamp, max_age_days: fl
             source="pandas",
             note="no events table: freshness not checked" if events is None else "no events",
         )
-    age_days = (as_of - newest).total_seconds() / 86400
+    newest = pd.Timestamp(newest)
+    if newest.tzinfo is None:
+        # A naive timestamp is a wall-clock time in an unknown zone: it cannot be set against the run's instant.
+        return RuleResult(
+            "events",
+            "fresh",
+            "expect_column_max_to_be_recent",
+            "table",
+            False,
+            "event_ts",
+            source="pandas",
+            observed=f"newest {newest.isoformat()} has no time zone",
+            note="events.event_ts is a naive timestamp: re-import with timezone: in the mapping (herald import)",
+        )
+    age_days = (pd.Timestamp(as_of) - newest).total_seconds() / 86400
     ok = age_days <= max_age_days
     return RuleResult(
         "events",
@@ -133,7 +147,14 @@ def freshness(events: pd.DataFrame | None, as_of: pd.Timestamp, max_age_days: fl
         source="pandas",
         element_count=len(events),
         observed=f"newest {newest.isoformat()}, {age_days:.1f} days before as_of",
-        note="" if ok else f"older than the allowed {max_age_days:g} days: the extract is stale",
+        note=""
+        if ok
+        else (
+            f"the extract is stale: newest event is {age_days:.0f} days before this run's date "
+            f"({pd.Timestamp(as_of).date()}); the limit is "
+            f"{max_age_days:g} days: set HERALD_VALIDATION_MAX_EVENT_AGE_DAYS or run with "
+            f"--date {(newest + pd.Timedelta(days=1)).date()}"
+        ),
     )
 
 

@@ -120,7 +120,8 @@ def validate_extract(
         catalogue = checks.catalogue_active(frames["messages"], as_of)
         catalogue.outcome = "passed" if catalogue.success else "failed"
         rules["messages"].append(catalogue)
-    if purpose in FRESHNESS_PURPOSES and "events" not in unusable.get("events", set()):
+    # A missing or mistyped (e.g. naive) event_ts already failed its type rule; freshness cannot be judged.
+    if purpose in FRESHNESS_PURPOSES and "event_ts" not in unusable.get("events", set()):
         fresh = checks.freshness(kept_frames.get("events"), as_of, cfg.validation_max_event_age_days)
         fresh.outcome = "passed" if fresh.success else "failed"
         rules.setdefault("events", []).append(fresh)

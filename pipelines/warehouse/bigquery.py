@@ -337,6 +337,14 @@ class BigQueryWarehouse(Warehouse):
             raise WarehouseError(f"table {table} does not exist in BigQuery dataset {self.dataset_id}") from None
         return {f.name: field_type(f) for f in schema}
 
+    def read_table(self, table_id: str) -> pd.DataFrame:
+        """Every row of a table named ``project.dataset.table`` (a `herald import` source), as pandas."""
+        try:
+            rows = self._client.list_rows(table_id)
+            return arrow_to_pandas(rows.to_arrow(bqstorage_client=self._storage_client()))
+        except gexc.NotFound:
+            raise WarehouseError(f"BigQuery table {table_id} does not exist (a mapping source)") from None
+
     def close(self) -> None:
         if self._owns_client:
             self._client.close()

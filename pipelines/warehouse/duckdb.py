@@ -22,7 +22,7 @@ from pipelines.warehouse.sql import duckdb_sql, parameter_names
 
 MEMORY = ":memory:"
 _FRAME_VIEW = "_herald_frame"
-_HINT = "run `herald world` to build the synthetic world"
+_HINT = "run `herald import --mapping FILE` to load your data, or `herald world` for the demo world"
 
 # Contract (BigQuery) types as DuckDB column types. TIMESTAMP is an instant in BigQuery, hence TIMESTAMPTZ.
 DUCKDB_TYPES: dict[str, str] = {
@@ -53,10 +53,11 @@ _SCALAR_BQ_TYPES: dict[str, str] = {
     "decimal": "NUMERIC",
     "boolean": "BOOL",
     "date": "DATE",
-    "timestamp": "TIMESTAMP",
-    "timestamp_s": "TIMESTAMP",
-    "timestamp_ms": "TIMESTAMP",
-    "timestamp_ns": "TIMESTAMP",
+    # A timestamp without a zone is BigQuery's DATETIME (wall-clock time), not an instant.
+    "timestamp": "DATETIME",
+    "timestamp_s": "DATETIME",
+    "timestamp_ms": "DATETIME",
+    "timestamp_ns": "DATETIME",
     "timestamp with time zone": "TIMESTAMP",
     "time": "TIME",
     "blob": "BYTES",

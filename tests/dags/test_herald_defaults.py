@@ -59,3 +59,43 @@ def test_herald_step_registers_the_provider_and_fails_user_errors_fast() -> None
         bad_data()
     assert credentials._provider is airflow_gcp_credentials
     credentials.set_credentials_provider(None)
+
+
+def test_run_as_of_follows_the_logical_date_or_the_data_interval() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from herald_defaults import run_as_of
+
+    asked = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    day = datetime(2006, 8, 20, tzinfo=UTC)
+    interval_end = datetime(2006, 8, 13, tzinfo=UTC)  # @weekly: the Sunday at or before the date
+    manual = SimpleNamespace(run_type="manual", run_after=asked)
+    # `herald run DAG --date 2006-08-20` = `airflow dags test DAG 2006-08-20`: the date itself.
+    assert run_as_of({"dag_run": manual, "logical_date": day, "data_interval_end": interval_end}) == day.isoformat()
+    # A manual run without a logical date stands for when it was asked.
+    assert run_as_of({"dag_run": manual, "logical_date": None, "data_interval_end": None}) == asked.isoformat()
+    # Scheduled and backfilled runs stand for the end of their data interval.
+    for run_type in ("scheduled", "backfill"):
+        run = SimpleNamespace(run_type=run_type, run_after=asked)
+        ctx = {"dag_run": run, "logical_date": day, "data_interval_end": interval_end}
+        assert run_as_of(ctx) == interval_end.isoformat()
+
+
+def test_backfill_schedule_matches_the_dags() -> None:
+    import ast
+    from pathlib import Path
+
+    from pipelines.flows.runner import SCHEDULE_DAYS
+
+    days = {"@daily": 1, "@weekly": 7}
+    for dag_id, step in SCHEDULE_DAYS.items():
+        tree = ast.parse((Path(__file__).resolve().parents[2] / "dags" / f"{dag_id}.py").read_text())
+        schedules = [
+            kw.value.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            for kw in node.keywords
+            if kw.arg == "schedule" and isinstance(kw.value, ast.Constant)
+        ]
+        assert schedules and days[schedules[0]] == step, (dag_id, schedules)

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.warehouse.hillstrom.csv_file import ARM_MESSAGES, HillstromFileError, read_hillstrom
+from pipelines.warehouse.hillstrom.csv_file import HillstromFileError, read_hillstrom
 
 # The outcome written into sends.converted, the label Herald trains on.
 Target = Literal["visit", "conversion"]
@@ -19,18 +18,7 @@ Target = Literal["visit", "conversion"]
 PROPENSITY = 1.0 / 3.0
 CAMPAIGN_ID = "hillstrom_2008"
 SEND_HOUR_UTC = 9  # one mailing hour: the send time carries no information in this experiment
-MESSAGES_TEXT: dict[str, tuple[str, str, str]] = {
-    "hillstrom_mens": (
-        "Mens merchandise e-mail",
-        "This season's men's merchandise: new arrivals and favourites for him, picked for you.",
-        "mens",
-    ),
-    "hillstrom_womens": (
-        "Womens merchandise e-mail",
-        "This season's women's merchandise: new arrivals and favourites for her, picked for you.",
-        "womens",
-    ),
-}
+MAPPING = "hillstrom"  # pipelines/warehouse/imports/mappings/hillstrom.yaml
 
 
 def hillstrom_config(cfg: HeraldConfig) -> HeraldConfig:
@@ -60,94 +48,42 @@ def campaign_window(now: datetime, days: int, end_days_ago: int) -> tuple[dateti
     return end - timedelta(days=days), end
 
 
+def mapping_variables(target: Target, start: datetime, days: int, seed: int) -> dict[str, Any]:
+    """The ``${variables}`` of mappings/hillstrom.yaml for one campaign starting at ``start``."""
+    return {
+        "target": target,
+        "campaign_start": start,
+        "send_start": start + timedelta(hours=SEND_HOUR_UTC),
+        "first_day": start.date(),
+        "last_day": (start + timedelta(days=days - 1)).date(),
+        "days": days,
+        "seed": seed,
+    }
+
+
 def to_contract(
     raw: pd.DataFrame, target: Target, now: datetime, *, days: int = 14, end_days_ago: int = 8, seed: int = 7
 ) -> dict[str, pd.DataFrame]:
-    """Map validated Hillstrom rows to the contract tables customers, messages and sends.
+    """Map validated Hillstrom rows to customers, messages and sends through mappings/hillstrom.yaml.
 
-    Mapping (one CSV row = one customer = one logged decision):
-
-    - ``customers``: ``customer_id`` from the row number (``h00001``…); the file's profile columns are
-      extra customer columns, hence features (DESIGN §3): ``recency``, ``history_segment``, ``history``,
-      ``mens``, ``womens``, ``zip_code``, ``newbie`` and ``purchase_channel`` (the file's ``channel``,
-      renamed because ``channel`` is the action's channel in the model rows). The file knows nothing of
-      sign-up date, birth year, gender, region or loyalty, so those are NULL; ``consent_email`` is TRUE
-      (everyone was mailable); ``updated_at`` is the campaign start.
-    - ``messages``: the two e-mails of the test, ``hillstrom_mens`` and ``hillstrom_womens`` (offer type
-      ``content``, product category ``mens``/``womens``, no banner), active over the campaign.
-    - ``sends``: the randomised arm is the logged action — the arm's message on channel ``email``, or
-      ``message_id`` NULL on channel ``none`` for "No E-Mail" — with propensity 1/3 and ``sent_at`` spread
-      over a two-week campaign that ends ``campaign_end_days_ago`` days before now.
-    - Labels: Herald trains on ``sends.converted`` (``cfg.target`` stays ``converted``), so the chosen
-      outcome — ``visit`` (default) or ``conversion`` — is written into ``converted``. Both outcomes are
-      also kept as the extra sends columns ``visit`` and ``conversion``, and ``spend`` becomes ``revenue``;
-      ``opened``/``clicked`` were not recorded and are NULL.
-    - No events, reviews or images: those tables are simply not written, so their modalities are off.
+    The mapping says how (one row = one customer = one logged decision; the arm's e-mail or the
+    hold-out with propensity 1/3; the chosen outcome, ``visit`` or ``conversion``, in
+    ``sends.converted``; profile columns as extra customer columns). This function only dates the
+    campaign: it ends ``end_days_ago`` days before ``now``, so the 7-day attribution window is closed.
     """
+    from pipelines.warehouse.imports.importer import build_tables
+    from pipelines.warehouse.imports.mapping import load_mapping
+    from pipelines.warehouse.imports.sources import ROW_COLUMN
+
     if target not in ("visit", "conversion"):
         raise HillstromFileError(f"unknown Hillstrom target {target!r}: use visit or conversion")
-    start, end = campaign_window(now, days, end_days_ago)
-    n = len(raw)
-    ids = pd.Series([f"h{i:05d}" for i in range(1, n + 1)])
-    customers = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "signup_date": pd.Series([None] * n, dtype="object"),
-            "birth_year": pd.Series([pd.NA] * n, dtype="Int64"),
-            "gender": pd.Series([None] * n, dtype="object"),
-            "region": pd.Series([None] * n, dtype="object"),
-            "loyalty_tier": pd.Series([None] * n, dtype="object"),
-            "consent_email": True,
-            "updated_at": pd.Timestamp(start),
-            "recency": raw["recency"].to_numpy(dtype="int64"),
-            "history_segment": raw["history_segment"].to_numpy(),
-            "history": raw["history"].to_numpy(dtype="float64"),
-            "mens": raw["mens"].astype(bool).to_numpy(),
-            "womens": raw["womens"].astype(bool).to_numpy(),
-            "zip_code": raw["zip_code"].to_numpy(),
-            "newbie": raw["newbie"].astype(bool).to_numpy(),
-            "purchase_channel": raw["channel"].to_numpy(),
-        }
-    )
-    messages = pd.DataFrame(
-        [
-            {
-                "message_id": mid,
-                "campaign_id": CAMPAIGN_ID,
-                "title": title,
-                "body": body,
-                "offer_type": "content",
-                "discount_pct": None,
-                "product_category": category,
-                "image_uri": None,
-                "active_from": start.date(),
-                "active_to": (end - timedelta(days=1)).date(),
-            }
-            for mid, (title, body, category) in MESSAGES_TEXT.items()
-        ]
-    )
-    messages["discount_pct"] = messages["discount_pct"].astype("float64")
-    message_id = raw["segment"].map(ARM_MESSAGES)
-    # Mailing days spread evenly at random over the campaign (seeded: a re-import writes the same rows).
-    day = np.random.default_rng(seed).integers(0, days, size=n)
-    sent_at = pd.Timestamp(start) + pd.to_timedelta(day, unit="D") + pd.Timedelta(hours=SEND_HOUR_UTC)
-    sends = pd.DataFrame(
-        {
-            "send_id": [f"hs{i:05d}" for i in range(1, n + 1)],
-            "customer_id": ids,
-            "message_id": message_id.astype("object").where(message_id.notna(), None),
-            "channel": np.where(message_id.notna(), "email", "none"),
-            "sent_at": sent_at,
-            "propensity": PROPENSITY,
-            "opened": pd.Series([pd.NA] * n, dtype="boolean"),
-            "clicked": pd.Series([pd.NA] * n, dtype="boolean"),
-            "converted": raw[target].astype(bool).to_numpy(),
-            "revenue": raw["spend"].to_numpy(dtype="float64"),
-            "visit": raw["visit"].astype(bool).to_numpy(),
-            "conversion": raw["conversion"].astype(bool).to_numpy(),
-        }
-    )
-    return {"customers": customers, "messages": messages, "sends": sends}
+    start, _ = campaign_window(now, days, end_days_ago)
+    mapping = load_mapping(MAPPING, mapping_variables(target, start, days, seed))
+    built = build_tables(None, mapping, frames={"file": raw})
+    rejected = {name: t.rejected for name, t in built.items() if t.rejected}
+    if rejected:  # read_hillstrom validated every value, so a reject here is a mapping bug
+        raise HillstromFileError(f"the Hillstrom mapping rejected rows of a validated file: {rejected}")
+    return {name: t.frame.drop(columns=[ROW_COLUMN]) for name, t in built.items()}
 
 
 @dataclass
@@ -175,6 +111,8 @@ def import_hillstrom(
     isolated dataset the CLI uses. Events and reviews are not written, so those modalities are off.
     """
     from pipelines.warehouse import get_warehouse
+    from pipelines.warehouse.imports.importer import write_tables
+    from pipelines.warehouse.imports.mapping import load_mapping
 
     h = cfg.hillstrom
     source = Path(path) if path is not None else h.path
@@ -186,13 +124,14 @@ def import_hillstrom(
         cfg.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     with get_warehouse(cfg, must_exist=False) as warehouse:
         stale = [t for t in ("events", "reviews") if warehouse.has_table(t)]
-        if stale:
-            # The dataset would mix another source's behaviour into these customers; refuse rather than guess.
-            raise HillstromFileError(
-                f"dataset {cfg.dataset} already holds table(s) {', '.join(stale)} from another source; "
-                f"import Hillstrom into a dataset of its own (HERALD_HILLSTROM__DATASET) or drop them"
-            )
-        rows = {name: warehouse.write(name, frame, mode="truncate") for name, frame in tables.items()}
+    if stale:
+        # The dataset would mix another source's behaviour into these customers; refuse rather than guess.
+        raise HillstromFileError(
+            f"dataset {cfg.dataset} already holds table(s) {', '.join(stale)} from another source; "
+            f"import Hillstrom into a dataset of its own (HERALD_HILLSTROM__DATASET) or drop them"
+        )
+    report = write_tables(cfg, load_mapping(MAPPING), {n: _as_import(n, f) for n, f in tables.items()}, replace=True)
+    rows = {name: counts["kept"] for name, counts in report.tables.items()}
     start, end = campaign_window(now, h.campaign_days, h.campaign_end_days_ago)
     return ImportResult(
         path=str(source),
@@ -203,3 +142,13 @@ def import_hillstrom(
         campaign_end=end.isoformat(),
         arms={k: int(v) for k, v in raw["segment"].value_counts().items()},
     )
+
+
+def _as_import(name: str, frame: pd.DataFrame) -> Any:
+    """A built table handed to the generic writer (every row kept: the file was validated)."""
+    from pipelines.warehouse.imports.sources import ROW_COLUMN
+    from pipelines.warehouse.imports.transform import TableImport
+
+    rows = frame.reset_index(drop=True)
+    rows.insert(0, ROW_COLUMN, pd.RangeIndex(1, len(rows) + 1))
+    return TableImport(name, rows, len(rows), {}, rows)

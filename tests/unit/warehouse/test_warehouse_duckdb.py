@@ -321,7 +321,7 @@ def test_describe_maps_types_to_bigquery(path: Path) -> None:
         "b": "BOOL",
         "d": "DATE",
         "t": "TIMESTAMP",
-        "naive": "TIMESTAMP",
+        "naive": "DATETIME",  # wall-clock time without a zone, as BigQuery names it
         "l": "ARRAY<STRING>",
     }
     assert wh.list_tables() == ["types"]
@@ -337,7 +337,7 @@ def test_custom_dataset_and_in_memory(tmp_path: Path) -> None:
 
 # ---- errors a user can fix ------------------------------------------------------------
 def test_missing_file_is_a_clear_error(path: Path) -> None:
-    with pytest.raises(WarehouseError, match=f"warehouse file {path} does not exist.*herald world"):
+    with pytest.raises(WarehouseError, match=f"warehouse file {path} does not exist.*herald import --mapping FILE.*herald world"):
         DuckDBWarehouse(path)
     with pytest.raises(WarehouseError, match="does not exist"):
         DuckDBWarehouse(path, read_only=True, must_exist=False)

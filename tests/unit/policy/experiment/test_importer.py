@@ -71,7 +71,8 @@ def test_import_writes_the_hillstrom_dataset_without_events_or_reviews(cfg, samp
     # Own warehouse file and run state; the same MLflow store as the caller.
     assert hcfg.duckdb_path == cfg.home / "hillstrom" / "warehouse.duckdb" and hcfg.tracking_uri == cfg.tracking_uri
     with get_warehouse(hcfg) as warehouse:
-        assert sorted(warehouse.list_tables()) == ["customers", "messages", "sends"]
+        # The contract tables, plus the import's ledger and (empty) rejected rows; no events or reviews.
+        assert sorted(warehouse.list_tables()) == ["customers", "imports", "messages", "rejected_rows", "sends"]
         types = warehouse.describe("customers")
         assert types["consent_email"] == "BOOL" and types["history"] == "FLOAT64" and types["mens"] == "BOOL"
         assert warehouse.describe("sends")["sent_at"] == "TIMESTAMP"
