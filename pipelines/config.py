@@ -225,6 +225,9 @@ class HeraldConfig(BaseSettings):
     serving_max_unknown_share: float = 0.2
     serving_max_out_of_range_share: float = 0.05
 
+    # Pause between a failed task's tries; the DAG files read it (HERALD_RETRY_DELAY_S) when parsed.
+    retry_delay_s: float = Field(default=120.0, description="seconds between an Airflow task's tries")
+
     scoring_shards: int = 4
     # Customers scored together in one model call: bounds a shard's memory, whatever the shard's size.
     scoring_batch_customers: int = 250
