@@ -187,6 +187,9 @@ class HeraldConfig(BaseSettings):
     bigquery_project: str | None = None
     bigquery_location: str = "EU"
     gcp_conn_id: str = "google_cloud_default"
+    bigquery_storage_api: bool = Field(
+        default=True, description="download query results through the Storage Read API; false: REST only"
+    )
     assets_uri: str | None = Field(default=None, description="where banner images live; default HOME/assets")
 
     mlflow_tracking_uri: str | None = Field(default=None, description="default sqlite under HOME/mlflow")
