@@ -44,7 +44,7 @@ from tests.unit.warehouse.test_warehouse_duckdb import (
     ts,
 )
 
-pytestmark = [pytest.mark.services]
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 VENV = Path(os.environ.get("HERALD_BQEMULATOR_VENV", REPO_ROOT / ".venv-bqemulator"))
 PROJECT = "herald-emulated"
