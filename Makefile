@@ -12,7 +12,7 @@ export HERALD_HOME ?= $(CURDIR)/.herald
 HERALD_BENCH_HOME ?= $(CURDIR)/.herald-bench
 SECTION ?= all
 
-.PHONY: install demo test test-fast lint bench clean ui-mlflow ui-airflow
+.PHONY: install demo test test-fast lint bench clean ui-mlflow ui-airflow bqemulator
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,18 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 install: $(VENV)/.installed
 
+# The BigQuery emulator's own environment (its pins clash with the lock), built once; tests/services
+# start it as a server and skip with a reason where it could not be built (no PyPI, no python3.11).
+BQEMU := .venv-bqemulator
+$(BQEMU)/.installed: infra/bqemulator/requirements.lock
+	@test -x $(BQEMU)/bin/python || $(PYTHON) -m venv $(BQEMU)
+	$(BQEMU)/bin/python -m pip install -q --disable-pip-version-check -r infra/bqemulator/requirements.lock
+	HOME=$(CURDIR)/$(BQEMU)/home $(BQEMU)/bin/python -c "import duckdb, pathlib, duckdb_extension_spatial as s; \
+	  duckdb.connect().execute(f\"INSTALL '{next(pathlib.Path(s.__file__).parent.rglob('spatial.duckdb_extension'))}'\")"
+	@touch $@
+
+bqemulator: $(BQEMU)/.installed
+
 demo: install
 	$(VENV)/bin/herald demo
 
@@ -32,6 +44,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test: install lint
+	@$(MAKE) --no-print-directory bqemulator || echo "bqemulator environment not built: its tests will skip"
 	$(PY) -m pytest
 
 test-fast: install

@@ -6,6 +6,7 @@ Kept free of heavy imports: the DAG processor imports this on every parse.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -44,7 +45,9 @@ def on_failure(context: dict[str, Any]) -> None:
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "herald",
     "retries": 1,
-    "retry_delay": timedelta(minutes=2),
+    # HERALD_RETRY_DELAY_S (pipelines/config.py); read here from the environment, as the DAG processor
+    # parses this file on every loop and must not import the config's dependencies.
+    "retry_delay": timedelta(seconds=float(os.environ.get("HERALD_RETRY_DELAY_S", "120"))),
     "on_failure_callback": on_failure,
 }
 
@@ -74,17 +77,19 @@ def fail_without_retry(fn: F) -> F:
     """Fail the task at once, without retries, when the error is one a person must fix.
 
     Bad data, bad config or a missing model will not heal by retrying; anything else (a flaky
-    network, a busy warehouse) keeps the normal retries.
+    network, a busy warehouse, an MLflow server that is restarting) keeps the normal retries.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from pipelines.errors import HeraldError
+        from pipelines.errors import HeraldError, RegistryUnavailable
 
         try:
             return fn(*args, **kwargs)
+        except RegistryUnavailable:
+            raise  # the task's log keeps the RegistryError message; the retry runs once MLflow is back
         except HeraldError as exc:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 

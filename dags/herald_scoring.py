@@ -1,4 +1,4 @@
-"""Daily scoring: extract → validate → prepare → score shards (mapped) → budget → segments → publish → consent audit → summary."""
+"""Daily scoring: extract → validate → prepare → score shards (mapped) → budget → segments → publish → audit."""
 
 from __future__ import annotations
 

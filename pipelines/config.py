@@ -365,6 +365,9 @@ class HeraldConfig(BaseSettings):
     bigquery_project: str | None = None
     bigquery_location: str = "EU"
     gcp_conn_id: str = "google_cloud_default"
+    bigquery_storage_api: bool = Field(
+        default=True, description="download query results through the Storage Read API; false: REST only"
+    )
     assets_uri: str | None = Field(default=None, description="where banner images live; default HOME/assets")
 
     mlflow_tracking_uri: str | None = Field(default=None, description="default sqlite under HOME/mlflow")
@@ -402,6 +405,9 @@ class HeraldConfig(BaseSettings):
     # categories or lie far outside the training range in any model input.
     serving_max_unknown_share: float = 0.2
     serving_max_out_of_range_share: float = 0.05
+
+    # Pause between a failed task's tries; the DAG files read it (HERALD_RETRY_DELAY_S) when parsed.
+    retry_delay_s: float = Field(default=120.0, description="seconds between an Airflow task's tries")
 
     scoring_shards: int = 4
     # Customers scored together in one model call: bounds a shard's memory, whatever the shard's size.

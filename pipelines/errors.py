@@ -23,6 +23,10 @@ class RegistryError(HeraldError):
     """MLflow is unreachable, or the registered model/alias asked for does not exist."""
 
 
+class RegistryUnavailable(RegistryError):
+    """The MLflow server did not answer or went away mid-call: transient, so the task keeps its retries."""
+
+
 class ModelInputError(HeraldError):
     """Scoring data does not match what the champion model was trained on."""
 

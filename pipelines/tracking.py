@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import mlflow
+import requests
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipelines.config import HeraldConfig
-from pipelines.errors import RegistryError
+from pipelines.errors import RegistryUnavailable
 
 DAG_RUN_TAG = "herald.dag_run_id"
 DAG_ID_TAG = "herald.dag_id"
@@ -30,12 +34,40 @@ def connect(cfg: HeraldConfig) -> MlflowClient:
         if experiment is None:
             client.create_experiment(cfg.mlflow_experiment, artifact_location=_artifact_location(cfg))
     except Exception as exc:  # MLflow raises many types for "cannot reach the store"
-        raise RegistryError(
+        raise RegistryUnavailable(
             f"MLflow tracking at {cfg.tracking_uri} is unreachable or unusable: {_first_line(exc)} "
             "(set HERALD_MLFLOW_TRACKING_URI to a running server)"
         ) from None
     mlflow.set_experiment(cfg.mlflow_experiment)
     return client
+
+
+@contextlib.contextmanager
+def server_calls(cfg: HeraldConfig, what: str) -> Iterator[None]:
+    """Turn "the MLflow server went away" inside the block into one RegistryUnavailable line.
+
+    A tracking server that stops mid-call (a deploy, a restart) surfaces as an MlflowException
+    saying the API request failed, or as a raw connection error from an artifact upload; both are
+    transient, so the task keeps its retries. Other MLflow errors pass through unchanged.
+
+    Raises:
+        RegistryUnavailable: naming ``what`` was being done and the server's URI.
+    """
+    try:
+        yield
+    except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+        raise _unavailable(cfg, what, exc) from exc
+    except MlflowException as exc:
+        if "failed with exception" not in str(exc) and "failed with timeout" not in str(exc):
+            raise
+        raise _unavailable(cfg, what, exc) from exc
+
+
+def _unavailable(cfg: HeraldConfig, what: str, exc: BaseException) -> RegistryUnavailable:
+    return RegistryUnavailable(
+        f"MLflow tracking at {cfg.tracking_uri} stopped answering while {what}: {_first_line(exc)} "
+        "(the task retries; check the server if it keeps failing)"
+    )
 
 
 def _artifact_location(cfg: HeraldConfig) -> str | None:

@@ -50,13 +50,16 @@ def register(
     validation: dict[str, Any],
 ) -> dict[str, Any]:
     """Register the deep model (or, when it is switched off, the best baseline) as challenger."""
+    from pipelines.tracking import server_calls
     from pipelines.training.release import log_comparison, pick_challenger, register_candidate
 
     cfg = load_config()
-    log_comparison(cfg, trained, mlflow_run_id)
-    return register_candidate(
-        cfg, dag_run_id, training, trained, pick_challenger(trained)["name"], validation
-    ).to_dict()
+    # A retry after the server came back reuses the version this run registered (register_challenger).
+    with server_calls(cfg, "registering the challenger"):
+        log_comparison(cfg, trained, mlflow_run_id)
+        return register_candidate(
+            cfg, dag_run_id, training, trained, pick_challenger(trained)["name"], validation
+        ).to_dict()
 
 
 def gate(

@@ -19,7 +19,13 @@ def get_warehouse(cfg: HeraldConfig, must_exist: bool = True) -> Warehouse:
     if cfg.warehouse_backend == "bigquery":
         from pipelines.warehouse.bigquery import BigQueryWarehouse
 
-        return BigQueryWarehouse(cfg.bigquery_project, cfg.dataset, cfg.bigquery_location, gcp_conn_id=cfg.gcp_conn_id)
+        return BigQueryWarehouse(
+            cfg.bigquery_project,
+            cfg.dataset,
+            cfg.bigquery_location,
+            bqstorage_client=None if cfg.bigquery_storage_api else False,
+            gcp_conn_id=cfg.gcp_conn_id,
+        )
     from pipelines.warehouse.duckdb import DuckDBWarehouse
 
     return DuckDBWarehouse(cfg.duckdb_path, cfg.dataset, must_exist=must_exist)

@@ -90,7 +90,12 @@ def field_type(field: bigquery.SchemaField) -> str:
 
 
 class BigQueryWarehouse(Warehouse):
-    """Tables of ``project.dataset``; SQL files stay unqualified through the job's default dataset."""
+    """Tables of ``project.dataset``; SQL files stay unqualified through the job's default dataset.
+
+    Query results download through the BigQuery Storage Read API: ``bqstorage_client`` injects that
+    client, ``None`` makes one from the BigQuery client, ``False`` downloads over REST only (where the
+    Storage Read API is not enabled or permitted, and on an emulator that lacks it).
+    """
 
     def __init__(
         self,
@@ -143,6 +148,8 @@ class BigQueryWarehouse(Warehouse):
 
     def _storage_client(self) -> Any:
         """The injected Storage Read client, else one made once from the BigQuery client (faster downloads)."""
+        if self._bqstorage is False:
+            return None
         if self._bqstorage is None:
             try:
                 self._bqstorage = self._client._ensure_bqstorage_client()
@@ -171,7 +178,7 @@ class BigQueryWarehouse(Warehouse):
 
     def _batches(self, rows: Any) -> Iterator[pd.DataFrame]:
         yielded = False
-        for batch in rows.to_arrow_iterable(bqstorage_client=self._storage_client()):
+        for batch in rows.to_arrow_iterable(bqstorage_client=self._storage_client()):  # None: REST pages
             if batch.num_rows:
                 yielded = True
                 yield arrow_to_pandas(batch)

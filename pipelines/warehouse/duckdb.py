@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,9 @@ from pipelines.warehouse.frames import arrow_to_pandas, plain_value, with_run_fi
 from pipelines.warehouse.sql import duckdb_sql, parameter_names
 
 MEMORY = ":memory:"
+# How long a task waits for another process's write lock on the file before it gives up. Parallel
+# tasks on a distributed executor (Celery workers, mapped scoring shards) each hold it for moments.
+LOCK_WAIT_S = 60.0
 _FRAME_VIEW = "_herald_frame"
 _HINT = "run `herald import --mapping FILE` to load your data, or `herald world` for the demo world"
 
@@ -121,16 +125,24 @@ class DuckDBWarehouse(Warehouse):
 
     # ---- connections -----------------------------------------------------------------
     def _open(self) -> duckdb.DuckDBPyConnection:
-        try:
-            if self._memory is not None:
-                con = self._memory.cursor()
-            else:
-                con = duckdb.connect(str(self.path), read_only=self.read_only)
-        except duckdb.IOException as exc:
-            first = str(exc).splitlines()[0]
-            raise WarehouseError(
-                f"cannot open warehouse file {self.path} ({first}); another process may be writing it"
-            ) from None
+        deadline = time.monotonic() + LOCK_WAIT_S
+        pause = 0.05
+        while True:
+            try:
+                if self._memory is not None:
+                    con = self._memory.cursor()
+                else:
+                    con = duckdb.connect(str(self.path), read_only=self.read_only)
+                break
+            except duckdb.IOException as exc:
+                first = str(exc).splitlines()[0]
+                if "lock" in first.lower() and time.monotonic() < deadline:
+                    time.sleep(pause)  # another task holds the file for a moment: wait our turn
+                    pause = min(pause * 2, 1.0)
+                    continue
+                raise WarehouseError(
+                    f"cannot open warehouse file {self.path} ({first}); another process may be writing it"
+                ) from None
         try:
             # Timestamps are instants (BigQuery semantics): compare and render them in UTC, whatever the host.
             con.execute("SET TimeZone = 'UTC'")

@@ -99,3 +99,31 @@ def test_backfill_schedule_matches_the_dags() -> None:
             if kw.arg == "schedule" and isinstance(kw.value, ast.Constant)
         ]
         assert schedules and days[schedules[0]] == step, (dag_id, schedules)
+
+
+def test_an_unavailable_registry_keeps_the_retries_with_its_message() -> None:
+    """MLflow going away is transient: the task raises the RegistryError itself, so Airflow retries it."""
+    from herald_defaults import herald_step
+
+    from pipelines.errors import RegistryUnavailable
+    from pipelines.warehouse import credentials
+
+    @herald_step
+    def register() -> None:
+        raise RegistryUnavailable("MLflow tracking at http://mlflow:5000 stopped answering while registering")
+
+    with pytest.raises(RegistryUnavailable, match="stopped answering"):
+        register()
+    credentials.set_credentials_provider(None)
+
+
+def test_retry_delay_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    from datetime import timedelta
+
+    import herald_defaults
+
+    monkeypatch.setenv("HERALD_RETRY_DELAY_S", "7")
+    assert importlib.reload(herald_defaults).DEFAULT_ARGS["retry_delay"] == timedelta(seconds=7)
+    monkeypatch.delenv("HERALD_RETRY_DELAY_S")
+    assert importlib.reload(herald_defaults).DEFAULT_ARGS["retry_delay"] == timedelta(minutes=2)

@@ -393,3 +393,28 @@ def test_factory_builds_duckdb_from_config(tmp_path: Path) -> None:
     wh.write("messages", messages())
     assert get_warehouse(cfg).list_tables() == ["messages"]
     assert (tmp_path / "warehouse.duckdb").is_file()
+
+
+def test_a_task_waits_for_another_process_write_lock(path: Path) -> None:
+    """Parallel tasks on Celery workers: the second opener waits for the first instead of failing."""
+    import subprocess
+    import sys
+    import time
+
+    DuckDBWarehouse(path, must_exist=False).write("customers", customers())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(2)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    frame = DuckDBWarehouse(path).query("extract_customers")
+    waited = time.monotonic() - started
+    holder.wait(timeout=30)
+    assert len(frame) == 4
+    assert waited > 0.5, f"opened after {waited:.2f} s: the file was not locked, so the wait was not exercised"
