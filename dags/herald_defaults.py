@@ -86,6 +86,12 @@ def herald_step(fn: F) -> F:
 
 
 def run_as_of(context: dict[str, Any]) -> str:
-    """The instant the run stands for: the end of its data interval, or when a manual run was asked."""
+    """The instant the run stands for: the run conf's ``as_of`` when given (the demo's week later, a replay),
+    else the end of its data interval, or when a manual run was asked."""
+    conf = getattr(context["dag_run"], "conf", None) or {}
+    if conf.get("as_of"):
+        from datetime import datetime
+
+        return datetime.fromisoformat(str(conf["as_of"])).isoformat()
     when = context.get("data_interval_end") or context["dag_run"].run_after
     return when.isoformat()

@@ -13,6 +13,7 @@ from pipelines.policy.replay import evaluate_policy_offline
 from pipelines.tracking import connect
 from pipelines.training.evaluate import save_quality_plots
 from pipelines.training.fit import TrainingSet, load_rows
+from pipelines.training.gate_page import gate_comparison, publish_gate_page
 from pipelines.training.registry import CHALLENGER, GateDecision, RegisteredModel, gate_challenger, register_challenger
 from pipelines.training.review import Review, model_card, review_model, save_group_plot, write_card
 
@@ -111,6 +112,8 @@ def gate_candidate(
     policy_value = evaluate_policy_offline(test, estimator.predict_proba, cfg.policy)
     decision = gate_challenger(cfg, run_id, challenger, test, baselines, review.max_group_auc_gap)
     publish_review(cfg, run_id, challenger, estimator, ts, trained, review, decision, policy_value)
+    comparison = gate_comparison(cfg, test, estimator, challenger.to_dict(), trained, decision.to_dict())
+    publish_gate_page(cfg, challenger.to_dict(), decision.to_dict(), comparison, policy_value, review.to_dict())
     return decision
 
 
