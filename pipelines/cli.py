@@ -64,35 +64,113 @@ def run(
     console.print(f"[green]{dag_id} succeeded[/] in {time.monotonic() - started:.0f} s (log: {log})")
 
 
+class _Progress:
+    """Prints each finished task of a DAG run under its step, and keeps which tasks ran."""
+
+    def __init__(self, status: Any, step: str) -> None:
+        self.status, self.step, self.finished = status, step, []
+
+    def __call__(self, event: str) -> None:
+        _, task, what = event.split(" ", 2)
+        if what == "started":
+            self.status.update(f"{self.step}: {task}…")
+        else:
+            self.finished.append((task, what))
+            console.print(f"      {task}: {what.split(' (log', 1)[0]}", highlight=False)
+
+
+def _run_step(cfg: HeraldConfig, label: str, dag_id: str, conf: dict[str, Any] | None = None) -> _Progress:
+    from pipelines.flows.runner import run_dag
+
+    t0 = time.monotonic()
+    console.print(f"{label} {dag_id}" + (f" standing at {conf['as_of'][:16]}" if conf else ""))
+    with console.status(f"{label} {dag_id}…") as status:
+        progress = _Progress(status, f"{label} {dag_id}")
+        run_dag(cfg, dag_id, conf=conf, progress=progress)
+    console.print(f"{label} {dag_id}: [green]success[/] in {time.monotonic() - t0:.0f} s")
+    return progress
+
+
 @app.command()
 def demo(
     size: Annotated[str | None, typer.Option(help="world size: tiny, small or default")] = None,
     fresh: Annotated[bool, typer.Option(help="delete HERALD_HOME first")] = True,
+    drift: Annotated[float, typer.Option(help="drift injected into the weeks that pass (0 = none)")] = 1.0,
 ) -> None:
-    """Build the world, run training, scoring and monitoring through Airflow, print the summary."""
-    from pipelines.flows.runner import DAG_IDS, migrate, run_dag
+    """World → training → scoring, then two weeks pass (outcomes, drift) with monitoring after each."""
+    from pipelines.flows.runner import migrate
+    from pipelines.monitoring.receiver import LocalInbox
+    from pipelines.synthetic.advance import advance_world
 
-    cfg = load_config()
+    # A randomized control group, so the demo can measure realised lift (HERALD_POLICY__CONTROL_SHARE).
+    os.environ.setdefault("HERALD_POLICY__CONTROL_SHARE", "0.1")
     if size:
-        cfg = cfg.model_copy(update={"world": cfg.world.model_copy(update={"size": size})})
         os.environ["HERALD_WORLD__SIZE"] = size
+    cfg = load_config()
     if fresh and cfg.home.exists():
         shutil.rmtree(cfg.home)
     started = time.monotonic()
     console.rule("Herald demo")
     from pipelines.synthetic import build_world
 
-    counts = build_world(cfg)
-    console.print("[1/4] world: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    with console.status("[1/7] building the synthetic world…"):
+        t0 = time.monotonic()
+        counts = build_world(cfg)
+    console.print(
+        "[1/7] world: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f" ({time.monotonic() - t0:.0f} s)"
+    )
     with console.status("preparing Airflow metadata (SQLite)…"):
         migrate(cfg)
-    for step, dag_id in enumerate(DAG_IDS, start=2):
-        t0 = time.monotonic()
-        with console.status(f"[{step}/4] running {dag_id} through Airflow…"):
-            run_dag(cfg, dag_id)
-        console.print(f"[{step}/4] {dag_id}: [green]success[/] in {time.monotonic() - t0:.0f} s")
+    inbox = LocalInbox(cfg.reports_dir / "alerts")
+    if not (cfg.alerts.smtp_host or cfg.alerts.webhook_url):  # alerts go to the local receiver
+        os.environ.update(
+            {
+                "HERALD_ALERTS__SMTP_HOST": "127.0.0.1",
+                "HERALD_ALERTS__SMTP_PORT": str(inbox.port),
+                "HERALD_ALERTS__EMAIL_TO": '["marketing-ops@localhost"]',
+            }
+        )
+    cfg = load_config()
+    weeks: list[dict[str, Any]] = []
+    with inbox:
+        _run_step(cfg, "[2/7]", "herald_training")
+        _run_step(cfg, "[3/7]", "herald_scoring")
+        start = None
+        for week, (label, monitor_label) in enumerate((("[4/7]", "[5/7]"), ("[6/7]", "[7/7]")), start=1):
+            with console.status(f"{label} week {week} passes…"):
+                t0 = time.monotonic()
+                moved = advance_world(cfg, start, drift=drift, deliver=week == 1, seed=week)
+            console.print(
+                f"{label} week {week} passes: {moved.messages_delivered:,} messages delivered and "
+                f"{moved.sends_added - moved.messages_delivered:,} customers left alone"
+                f"{f', {moved.conversions:,} conversions' if moved.sends_added else ''}; "
+                f"{moved.events_added:,} events (drift {moved.drift}) ({time.monotonic() - t0:.0f} s)"
+            )
+            ran = _run_step(cfg, monitor_label, "herald_monitoring", conf={"as_of": moved.now})
+            weeks.append({"now": moved.now, "tasks": dict(ran.finished)})
+            start = pd_timestamp(moved.now)
+        received = inbox.messages()
     print_summary(cfg)
+    if received:
+        for path, to, subject in received:
+            console.print(f"Alert e-mail received by the local SMTP receiver for {to}: {subject!r} ({path})")
+    else:
+        console.print("Alert e-mails: none received (no threshold broke).")
+    last = weeks[-1]["tasks"] if weeks else {}
+    if "trigger_training" in last and last["trigger_training"].startswith("finished: success"):
+        console.print(
+            "Retraining: [bold]triggered[/] — the last monitoring runs breached; a herald_training run is queued"
+        )
+    else:
+        console.print("Retraining: not triggered (see the monitoring summary for why)")
     console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+
+
+def pd_timestamp(text: str) -> Any:
+    """An ISO instant as a pandas Timestamp (UTC)."""
+    import pandas as pd
+
+    return pd.Timestamp(text)
 
 
 @app.command()
@@ -128,6 +206,7 @@ def summary() -> None:
 
 
 def print_summary(cfg: HeraldConfig) -> None:
+    """What the latest training, scoring and monitoring runs did, in plain words."""
     from pipelines.flows.summary import read_run_summary
 
     training = read_run_summary(cfg, "herald_training")
@@ -157,16 +236,21 @@ def print_summary(cfg: HeraldConfig) -> None:
             )
     if scoring:
         console.print(
-            f"Decisions written: {scoring['decisions']:,} ({scoring['messages_sent']:,} messages, "
-            f"hold-out share {scoring['holdout_share']:.1%}, explored {scoring['explored_share']:.1%}); "
-            f"per channel {scoring['per_channel']}; per hour {scoring['per_hour']}; "
-            f"reasons {scoring['reasons']}"
+            f"Decisions: {scoring['decisions']:,} customers — "
+            + scoring.get("in_plain_words", f"{scoring['messages_sent']:,} messages")
+            + f"; explored {scoring['explored_share']:.1%}"
+        )
+        console.print(
+            "Per channel: "
+            + ", ".join(f"{k} {v:,}" for k, v in scoring["per_channel"].items())
+            + "; per local send hour: "
+            + ", ".join(f"{k}h {v:,}" for k, v in scoring["per_hour"].items())
         )
         value, holdout = scoring.get("estimated_policy_value"), scoring.get("estimated_holdout_value")
         if value is not None and value == value:
             console.print(
-                f"Estimated policy value (model, scored customers): P(convert) {value:.4f} "
-                f"vs {holdout:.4f} sending nothing"
+                f"Predicted by the champion (its own scores, no interval): P(convert) {value:.4f} with the chosen "
+                f"messages vs {holdout:.4f} sending nothing, over the scored customers"
             )
         if scoring.get("campaign_budget"):
             console.print(
@@ -176,6 +260,8 @@ def print_summary(cfg: HeraldConfig) -> None:
         if scoring.get("segments"):
             sizes = ", ".join(f"{p['segment']}: {p['size']:,}" for p in scoring["segments"]["profiles"])
             console.print(f"Customer segments (k={scoring['segments']['k']}): {sizes}")
+        if scoring.get("report_path"):
+            console.print(f"Decisions report: {scoring['report_path']}")
     if monitoring:
         status = "[red]BREACHED[/]" if monitoring["breached"] else "[green]no drift alarm[/]"
         worst = ", ".join(f"{name} {value:.3f}" for name, value in monitoring["worst_features"][:3])
@@ -197,7 +283,20 @@ def print_summary(cfg: HeraldConfig) -> None:
         alerts = monitoring.get("alerts_sent")
         if alerts is not None:
             console.print(f"Alerts: {'sent to ' + ', '.join(alerts) if alerts else 'none sent'}")
-    console.print("Open the UIs:  make ui-mlflow  (http://127.0.0.1:5000)   make ui-airflow  (http://127.0.0.1:8080)")
+        lift = monitoring.get("realised_lift")
+        if lift:
+            treated, control = lift["groups"]
+            console.print(
+                f"Realised lift vs the randomized control: [bold]{lift['lift']}[/] (90% interval; predicted "
+                f"{lift['predicted']}): converted {treated['rate']} of {treated['n']:,} sent vs {control['rate']} "
+                f"of {control['n']:,} in control"
+            )
+        if monitoring.get("overview_path"):
+            console.print(f"Monitoring overview: {monitoring['overview_path']}")
+    console.print(
+        f"Open the UIs on this state:  HERALD_HOME={cfg.home} make up   (Airflow http://127.0.0.1:8080 with the "
+        "Herald view, MLflow http://127.0.0.1:5000);  make down  stops them"
+    )
     console.print(f"Everything the demo wrote lies under {cfg.home}")
 
 
