@@ -76,7 +76,7 @@ class _Progress:
             self.status.update(f"{self.step}: {task}…")
         else:
             self.finished.append((task, what))
-            console.print(f"      {task}: {what.split(' (log', 1)[0]}", highlight=False)
+            console.print(f"      {task}: {what.split(' (log', 1)[0].removeprefix('finished: ')}", highlight=False)
 
 
 def _run_step(cfg: HeraldConfig, label: str, dag_id: str, conf: dict[str, Any] | None = None) -> _Progress:
