@@ -54,14 +54,14 @@ def run(
     ],
 ) -> None:
     """Run one DAG now through Airflow (``airflow dags test``) on the local metadata database."""
-    from pipelines.flows.runner import migrate, run_dag
+    from pipelines.flows.runner import migrate
 
     cfg = load_config()
     migrate(cfg)
-    started = time.monotonic()
-    with console.status(f"running {dag_id} through Airflow…"):
-        log = run_dag(cfg, dag_id)
-    console.print(f"[green]{dag_id} succeeded[/] in {time.monotonic() - started:.0f} s (log: {log})")
+    _run_step(cfg, "running", dag_id)
+    console.print(
+        f"whole-run log: {cfg.reports_dir / 'airflow' / f'{dag_id}.log'}; each task's log is in the Airflow UI"
+    )
 
 
 class _Progress:
@@ -453,6 +453,7 @@ def hillstrom_run(
 
 
 def main() -> None:
+    """The ``herald`` entry point: Herald's errors end in one red line, not a traceback."""
     try:
         app(standalone_mode=False)
     except HeraldError as exc:
