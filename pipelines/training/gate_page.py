@@ -203,18 +203,32 @@ def _fairness_section(
     not_computed = [f"{a}: not in the test rows" for a in protected if a not in groups]
     if groups:
         lines += ["| attribute | group | rows | response rate | mean prediction | AUC |", "|---|---|---|---|---|---|"]
+    judged = 0
     for attribute, per in groups.items():
+        missing = []
         for group, m in per.items():
             auc = _f(m.get("auc"), 3)
             if auc == "n/a":
-                not_computed.append(f"AUC of {attribute}={group}: too few responders or non-responders")
+                missing.append(str(group))
             lines.append(
                 f"| {attribute} | {group} | {int(m.get('n', 0)):,} | {_f(m.get('response_rate'), 3)} | "
                 f"{_f(m.get('mean_prediction'), 3)} | {auc} |"
             )
+        judged += int(len(per) - len(missing) >= 2)
+        if missing:
+            not_computed.append(
+                f"AUC of {attribute} = {', '.join(missing)}: too few responders or non-responders to judge"
+            )
     gap = (review or {}).get("max_group_auc_gap", float("nan"))
-    lines += ["", f"Largest AUC gap between groups: {_f(gap)} (bound {bounds.get('max_group_auc_gap')})."]
-    not_computed.append("targeting parity and realised outcomes by group: measured by herald_monitoring once sent")
+    if judged:
+        lines += ["", f"Largest AUC gap between groups: {_f(gap)} (bound {bounds.get('max_group_auc_gap')})."]
+    else:
+        gap = float("nan")
+        lines += [
+            "",
+            "Largest AUC gap between groups: **not computed** — no attribute had two groups with enough "
+            f"responders, so the gate's group-gap bound ({bounds.get('max_group_auc_gap')}) was not tested.",
+        ]
     lines += ["", "Not computed here:", *(f"- {n}" for n in not_computed), ""]
     tags |= {"fairness.max_group_auc_gap": _f(gap), "fairness.not_computed": "; ".join(not_computed)[:4900]}
     return lines

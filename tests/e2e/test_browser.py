@@ -1,15 +1,16 @@
 """The first hour in the UIs, in a real browser: Airflow (login, DAGs, a task log, the Herald view) and MLflow.
 
 Drives Debian's Chromium (/usr/bin/chromium) through Playwright, headless; Playwright's own browser
-download is never used. The state is one tiny demo: ``HERALD_E2E_STATE`` names a HERALD_HOME a
-`herald demo --size tiny` left behind; otherwise the session fixture builds one (world → training
-→ scoring → a week passes → monitoring). Screenshots go to tests/e2e/screenshots/ (used in the README).
+download is never used. The state is one tiny run: the one tests/e2e/conftest.py builds for
+test_demo_flow too, or the HERALD_HOME that ``HERALD_E2E_STATE`` names (e.g. what `herald demo
+--size tiny` left behind). Screenshots go to tests/e2e/screenshots/ (used in the README).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -34,29 +35,17 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory: pytest.TempPathFactory):
+def cfg(request: pytest.FixtureRequest):
+    """HERALD_E2E_STATE's demo state when given, else the tiny run shared with test_demo_flow."""
     given = os.environ.get("HERALD_E2E_STATE")
-    home = Path(given) if given else tmp_path_factory.mktemp("herald_browser")
+    if not given:
+        yield request.getfixturevalue("demo_ran")
+        return
     mp = pytest.MonkeyPatch()
-    mp.setenv("HERALD_HOME", str(home))
-    mp.setenv("HERALD_WORLD__SIZE", "tiny")
-    mp.setenv("HERALD_POLICY__CONTROL_SHARE", "0.1")
-    mp.setenv("HERALD_PROMOTION_MARGIN", "-1.0")  # the deep model serves, as in test_demo_flow
+    mp.setenv("HERALD_HOME", given)
     from pipelines.config import load_config
 
-    cfg = load_config()
-    if not given:
-        from pipelines.flows.runner import migrate, run_dag
-        from pipelines.synthetic import build_world
-        from pipelines.synthetic.advance import advance_world
-
-        build_world(cfg)
-        migrate(cfg)
-        run_dag(cfg, "herald_training")
-        run_dag(cfg, "herald_scoring")
-        moved = advance_world(cfg)
-        run_dag(cfg, "herald_monitoring", conf={"as_of": moved.now})
-    yield cfg
+    yield load_config()
     mp.undo()
 
 
@@ -113,11 +102,12 @@ def test_every_task_of_every_dag_run_has_a_log_the_ui_serves(uis) -> None:
         runs = _api(ui.url, token, f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
         assert runs, f"no run of {dag_id}"
         for run in runs:
-            tis = _api(ui.url, token, f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+            run_path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run['dag_run_id'], safe='')}"
+            tis = _api(ui.url, token, f"{run_path}/taskInstances?limit=200")
             for ti in tis["task_instances"]:
                 if ti["state"] not in ("success", "failed") or not ti["try_number"]:
                     continue  # skipped (e.g. a short-circuited trigger) never ran: nothing to log
-                path = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/{ti['task_id']}/logs/"
+                path = f"{run_path}/taskInstances/{ti['task_id']}/logs/"
                 path += f"{ti['try_number']}?map_index={ti['map_index']}"
                 content = json.dumps(_api(ui.url, token, path))
                 assert "not found" not in content.lower(), f"{dag_id} {ti['task_id']}: {content[:300]}"
@@ -142,7 +132,7 @@ def test_airflow_login_dags_task_log_and_herald_view(uis, browser) -> None:
 
     token = _token(ui)
     run = _api(ui.url, token, "/api/v2/dags/herald_training/dagRuns")["dag_runs"][0]["dag_run_id"]
-    page.goto(f"{ui.url}/dags/herald_training/runs/{run}/tasks/train_baselines")
+    page.goto(f"{ui.url}/dags/herald_training/runs/{urllib.parse.quote(run, safe='')}/tasks/train_baselines")
     page.get_by_text("Log message source details").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     text = page.content()

@@ -60,7 +60,8 @@ def test_page_says_plainly_when_the_promoted_policy_is_worse_than_logging() -> N
     assert "**below** the logging policy" in page
     assert "Effective sample size 40 of 1,000 rows (4.0%): few rows carry the estimate" in page
     assert "0.0200 [0.0050, 0.0350]" in page  # challenger − champion with its interval
-    assert "age_band: not in the test rows" in page and "AUC of gender=M: too few" in page
+    assert "age_band: not in the test rows" in page and "AUC of gender = M: too few" in page
+    assert "Largest AUC gap between groups: **not computed**" in page
     assert tags["gate.decision"] == "promoted" and tags["ope.effective_sample_size"] == "40 of 1000"
     worse, _ = _page({"estimate": -0.03, "ci_low": -0.05, "ci_high": -0.01}, {"champion": "2"})
     assert "estimated **worse** than the logging policy" in worse
