@@ -317,9 +317,9 @@ def _start_and_wait(cfg: HeraldConfig, which: str, host: str, port: int | None, 
 
     with console.status(f"starting the {which} UI…"):
         started = start_ui(cfg, which, host, port, api_only)
-        if not wait_ready(started.url, timeout_s=180):
+        if not wait_ready(started.url, timeout_s=600):
             stop_ui(cfg, which)
-            raise HeraldError(f"the {which} UI did not answer at {started.url} within 180 s; see {started.log}")
+            raise HeraldError(f"the {which} UI did not answer at {started.url} within 600 s; see {started.log}")
     return started
 
 

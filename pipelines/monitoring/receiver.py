@@ -38,7 +38,8 @@ class LocalInbox:
         found = []
         for path in sorted(self.folder.glob("*.eml")):
             message = message_from_bytes(path.read_bytes())
-            found.append((path, str(message.get("To", "")), str(message.get("Subject", ""))))
+            subject = " ".join(str(message.get("Subject", "")).split())  # unfold long header lines
+            found.append((path, str(message.get("To", "")), subject))
         return found
 
     def __enter__(self) -> LocalInbox:
