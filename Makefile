@@ -12,7 +12,7 @@ export HERALD_HOME ?= $(CURDIR)/.herald
 HERALD_BENCH_HOME ?= $(CURDIR)/.herald-bench
 SECTION ?= all
 
-.PHONY: install demo test test-fast lint bench clean ui-mlflow ui-airflow bqemulator
+.PHONY: install demo test test-fast lint bench clean ui-mlflow ui-airflow bqemulator up down
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ test-fast: install
 
 bench: install
 	HERALD_HOME=$(HERALD_BENCH_HOME) $(PY) -m bench.run --section $(SECTION) $(if $(WORLDS),--worlds $(WORLDS),)
+
+# Both UIs in the background on HERALD_HOME's state (127.0.0.1; HOST=0.0.0.0 to share); `make down` stops them.
+HOST ?= 127.0.0.1
+up: install
+	$(VENV)/bin/herald up --host $(HOST)
+
+down:
+	$(VENV)/bin/herald down
 
 ui-mlflow: install
 	$(VENV)/bin/herald ui mlflow

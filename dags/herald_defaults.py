@@ -112,12 +112,18 @@ def herald_step(fn: F) -> F:
 def run_as_of(context: dict[str, Any]) -> str:
     """The instant the run stands for (ISO 8601): its as-of for windows, labels and freshness.
 
-    A scheduled or backfilled run stands for the end of its data interval, when the data it covers
-    is complete. A manual run given a logical date (``herald run DAG --date D``, ``airflow dags test
-    DAG D``, a UI trigger with a logical date) stands for that date exactly; a manual run without
-    one for the moment it was asked.
+    The run conf's ``as_of``, when given, wins (the demo's week later, a replay). A scheduled or
+    backfilled run stands for the end of its data interval, when the data it covers is complete. A
+    manual run given a logical date (``herald run DAG --date D``, ``airflow dags test DAG D``, a UI
+    trigger with a logical date) stands for that date exactly; a manual run without one for the
+    moment it was asked.
     """
     dag_run = context["dag_run"]
+    conf = getattr(dag_run, "conf", None) or {}
+    if conf.get("as_of"):
+        from datetime import datetime
+
+        return datetime.fromisoformat(str(conf["as_of"])).isoformat()
     logical = context.get("logical_date")
     if "manual" in str(getattr(dag_run, "run_type", "")).lower():
         when = logical or dag_run.run_after

@@ -106,6 +106,7 @@ def herald_monitoring() -> None:
             performance_result,
             fairness_result,
             alerted,
+            as_of=run["as_of"],
         )
 
     @task

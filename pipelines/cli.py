@@ -65,17 +65,17 @@ def run(
     date: DateOption = None,
 ) -> None:
     """Run one DAG through Airflow (``airflow dags test``), for now or for ``--date``; checks the contract first."""
-    from pipelines.flows.runner import migrate, run_dag
+    from pipelines.flows.runner import migrate
 
     cfg = load_config()
     day = date.date() if date else None
     _precheck(cfg, dag_id, date)
     migrate(cfg)
-    started = time.monotonic()
-    label = f" for {day}" if day else ""
-    with console.status(f"running {dag_id}{label} through Airflow…"):
-        log = run_dag(cfg, dag_id, logical_date=day)
-    console.print(f"[green]{dag_id}{label} succeeded[/] in {time.monotonic() - started:.0f} s (log: {log})")
+    _run_step(cfg, "running", dag_id, logical_date=day)
+    suffix = f"-{day.isoformat()}" if day else ""
+    console.print(
+        f"whole-run log: {cfg.reports_dir / 'airflow' / f'{dag_id}{suffix}.log'}; each task's log is in the Airflow UI"
+    )
 
 
 @app.command()
@@ -91,7 +91,7 @@ def backfill(
     Each date is one ``airflow dags test DAG DATE`` (Airflow's own ``airflow backfill create`` hands
     the runs to a scheduler, which the embedded setup does not run).
     """
-    from pipelines.flows.runner import backfill_dates, migrate, run_dag
+    from pipelines.flows.runner import backfill_dates, migrate
 
     cfg = load_config()
     dates = backfill_dates(dag_id, start.date(), end.date())
@@ -99,10 +99,7 @@ def backfill(
     migrate(cfg)
     for day in dates:
         _precheck(cfg, dag_id, datetime(day.year, day.month, day.day, tzinfo=UTC))
-        t0 = time.monotonic()
-        with console.status(f"running {dag_id} for {day} through Airflow…"):
-            run_dag(cfg, dag_id, logical_date=day)
-        console.print(f"{dag_id} for {day}: [green]success[/] in {time.monotonic() - t0:.0f} s")
+        _run_step(cfg, "running", dag_id, logical_date=day)
 
 
 def _precheck(cfg: HeraldConfig, dag_id: str, date: datetime | None) -> None:
@@ -215,18 +212,52 @@ def config_reference(
     console.print(f"{write}: configuration reference {'updated' if changed else 'already current'}")
 
 
+class _Progress:
+    """Prints each finished task of a DAG run under its step, and keeps which tasks ran."""
+
+    def __init__(self, status: Any, step: str) -> None:
+        self.status, self.step, self.finished = status, step, []
+
+    def __call__(self, event: str) -> None:
+        _, task, what = event.split(" ", 2)
+        if what == "started":
+            self.status.update(f"{self.step}: {task}…")
+        else:
+            self.finished.append((task, what))
+            console.print(f"      {task}: {what.split(' (log', 1)[0].removeprefix('finished: ')}", highlight=False)
+
+
+def _run_step(
+    cfg: HeraldConfig, label: str, dag_id: str, conf: dict[str, Any] | None = None, logical_date: Any = None
+) -> _Progress:
+    from pipelines.flows.runner import run_dag
+
+    t0 = time.monotonic()
+    dated = f" for {logical_date}" if logical_date else ""
+    console.print(f"{label} {dag_id}{dated}" + (f" standing at {conf['as_of'][:16]}" if conf else ""))
+    with console.status(f"{label} {dag_id}{dated}…") as status:
+        progress = _Progress(status, f"{label} {dag_id}{dated}")
+        run_dag(cfg, dag_id, logical_date=logical_date, conf=conf, progress=progress)
+    console.print(f"{label} {dag_id}: [green]success[/] in {time.monotonic() - t0:.0f} s")
+    return progress
+
+
 @app.command()
 def demo(
     size: Annotated[str | None, typer.Option(help="world size: tiny, small or default")] = None,
     fresh: Annotated[bool, typer.Option(help="delete HERALD_HOME first")] = True,
+    drift: Annotated[float, typer.Option(help="drift injected into the weeks that pass (0 = none)")] = 1.0,
 ) -> None:
-    """Build the world, run training, scoring and monitoring through Airflow, print the summary."""
-    from pipelines.flows.runner import DAG_IDS, migrate, run_dag
+    """World → training → scoring, then two weeks pass (outcomes, drift) with monitoring after each."""
+    from pipelines.flows.runner import migrate
+    from pipelines.monitoring.receiver import LocalInbox
+    from pipelines.synthetic.advance import advance_world
 
-    cfg = load_config()
+    # A randomized control group, so the demo can measure realised lift (HERALD_POLICY__CONTROL_SHARE).
+    os.environ.setdefault("HERALD_POLICY__CONTROL_SHARE", "0.1")
     if size:
-        cfg = cfg.model_copy(update={"world": cfg.world.model_copy(update={"size": size})})
         os.environ["HERALD_WORLD__SIZE"] = size
+    cfg = load_config()
     if fresh and cfg.home.exists():
         shutil.rmtree(cfg.home)
         # Settings an earlier import left in HOME/settings.yaml are gone with it; read the config again.
@@ -237,17 +268,64 @@ def demo(
     console.rule("Herald demo")
     from pipelines.synthetic import build_world
 
-    counts = build_world(cfg)
-    console.print("[1/4] world: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    with console.status("[1/7] building the synthetic world…"):
+        t0 = time.monotonic()
+        counts = build_world(cfg)
+    console.print(
+        "[1/7] world: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f" ({time.monotonic() - t0:.0f} s)"
+    )
     with console.status("preparing Airflow metadata (SQLite)…"):
         migrate(cfg)
-    for step, dag_id in enumerate(DAG_IDS, start=2):
-        t0 = time.monotonic()
-        with console.status(f"[{step}/4] running {dag_id} through Airflow…"):
-            run_dag(cfg, dag_id)
-        console.print(f"[{step}/4] {dag_id}: [green]success[/] in {time.monotonic() - t0:.0f} s")
+    inbox = LocalInbox(cfg.reports_dir / "alerts")
+    if not (cfg.alerts.smtp_host or cfg.alerts.webhook_url):  # alerts go to the local receiver
+        os.environ.update(
+            {
+                "HERALD_ALERTS__SMTP_HOST": "127.0.0.1",
+                "HERALD_ALERTS__SMTP_PORT": str(inbox.port),
+                "HERALD_ALERTS__EMAIL_TO": '["marketing-ops@localhost"]',
+            }
+        )
+    cfg = load_config()
+    weeks: list[dict[str, Any]] = []
+    with inbox:
+        _run_step(cfg, "[2/7]", "herald_training")
+        _run_step(cfg, "[3/7]", "herald_scoring")
+        start = None
+        for week, (label, monitor_label) in enumerate((("[4/7]", "[5/7]"), ("[6/7]", "[7/7]")), start=1):
+            with console.status(f"{label} week {week} passes…"):
+                t0 = time.monotonic()
+                moved = advance_world(cfg, start, drift=drift, deliver=week == 1, seed=week)
+            console.print(
+                f"{label} week {week} passes: {moved.messages_delivered:,} messages delivered and "
+                f"{moved.sends_added - moved.messages_delivered:,} customers left alone"
+                f"{f', {moved.conversions:,} conversions' if moved.sends_added else ''}; "
+                f"{moved.events_added:,} events (drift {moved.drift}) ({time.monotonic() - t0:.0f} s)"
+            )
+            ran = _run_step(cfg, monitor_label, "herald_monitoring", conf={"as_of": moved.now})
+            weeks.append({"now": moved.now, "tasks": dict(ran.finished)})
+            start = pd_timestamp(moved.now)
+        received = inbox.messages()
     print_summary(cfg)
+    if received:
+        for path, to, subject in received:
+            console.print(f"Alert e-mail received by the local SMTP receiver for {to}: {subject!r} ({path})")
+    else:
+        console.print("Alert e-mails: none received (no threshold broke).")
+    last = weeks[-1]["tasks"] if weeks else {}
+    if "trigger_training" in last and last["trigger_training"].startswith("finished: success"):
+        console.print(
+            "Retraining: [bold]triggered[/] — the last monitoring runs breached; a herald_training run is queued"
+        )
+    else:
+        console.print("Retraining: not triggered (see the monitoring summary for why)")
     console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+
+
+def pd_timestamp(text: str) -> Any:
+    """An ISO instant as a pandas Timestamp (UTC)."""
+    import pandas as pd
+
+    return pd.Timestamp(text)
 
 
 @app.command()
@@ -317,6 +395,7 @@ def summary() -> None:
 
 
 def print_summary(cfg: HeraldConfig) -> None:
+    """What the latest training, scoring and monitoring runs did, in plain words."""
     from pipelines.flows.summary import read_run_summary
 
     training = read_run_summary(cfg, "herald_training")
@@ -346,16 +425,21 @@ def print_summary(cfg: HeraldConfig) -> None:
             )
     if scoring:
         console.print(
-            f"Decisions written: {scoring['decisions']:,} ({scoring['messages_sent']:,} messages, "
-            f"hold-out share {scoring['holdout_share']:.1%}, explored {scoring['explored_share']:.1%}); "
-            f"per channel {scoring['per_channel']}; per hour {scoring['per_hour']}; "
-            f"reasons {scoring['reasons']}"
+            f"Decisions: {scoring['decisions']:,} customers — "
+            + scoring.get("in_plain_words", f"{scoring['messages_sent']:,} messages")
+            + f"; explored {scoring['explored_share']:.1%}"
+        )
+        console.print(
+            "Per channel: "
+            + ", ".join(f"{k} {v:,}" for k, v in scoring["per_channel"].items())
+            + "; per local send hour: "
+            + ", ".join(f"{k}h {v:,}" for k, v in scoring["per_hour"].items())
         )
         value, holdout = scoring.get("estimated_policy_value"), scoring.get("estimated_holdout_value")
         if value is not None and value == value:
             console.print(
-                f"Estimated policy value (model, scored customers): P(convert) {value:.4f} "
-                f"vs {holdout:.4f} sending nothing"
+                f"Predicted by the champion (its own scores, no interval): P(convert) {value:.4f} with the chosen "
+                f"messages vs {holdout:.4f} sending nothing, over the scored customers"
             )
         if scoring.get("campaign_budget"):
             console.print(
@@ -365,6 +449,8 @@ def print_summary(cfg: HeraldConfig) -> None:
         if scoring.get("segments"):
             sizes = ", ".join(f"{p['segment']}: {p['size']:,}" for p in scoring["segments"]["profiles"])
             console.print(f"Customer segments (k={scoring['segments']['k']}): {sizes}")
+        if scoring.get("report_path"):
+            console.print(f"Decisions report: {scoring['report_path']}")
     if monitoring:
         status = "[red]BREACHED[/]" if monitoring["breached"] else "[green]no drift alarm[/]"
         worst = ", ".join(f"{name} {value:.3f}" for name, value in monitoring["worst_features"][:3])
@@ -386,33 +472,101 @@ def print_summary(cfg: HeraldConfig) -> None:
         alerts = monitoring.get("alerts_sent")
         if alerts is not None:
             console.print(f"Alerts: {'sent to ' + ', '.join(alerts) if alerts else 'none sent'}")
-    console.print("Open the UIs:  make ui-mlflow  (http://127.0.0.1:5000)   make ui-airflow  (http://127.0.0.1:8080)")
+        lift = monitoring.get("realised_lift")
+        if lift:
+            treated, control = lift["groups"]
+            console.print(
+                f"Realised lift vs the randomized control: [bold]{lift['lift']}[/] (90% interval; predicted "
+                f"{lift['predicted']}): converted {treated['rate']} of {treated['n']:,} sent vs {control['rate']} "
+                f"of {control['n']:,} in control"
+            )
+        if monitoring.get("overview_path"):
+            console.print(f"Monitoring overview: {monitoring['overview_path']}")
+    console.print(
+        f"Open the UIs on this state:  HERALD_HOME={cfg.home} make up   (Airflow http://127.0.0.1:8080 with the "
+        "Herald view, MLflow http://127.0.0.1:5000);  make down  stops them"
+    )
     console.print(f"Everything the demo wrote lies under {cfg.home}")
 
 
+HostOption = Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps the UIs on this machine")]
+ApiOnlyOption = Annotated[
+    bool, typer.Option("--api-only", help="Airflow: only the web UI (api-server), no scheduler/dag-processor/triggerer")
+]
+
+
+def _announce(started: Any) -> None:
+    console.print(f"{started.name} UI: [bold]{started.url}[/]  ({started.login}); output in {started.log}")
+    if started.name == "airflow":
+        console.print(f"  Herald view (reports, model card): {started.url}/plugin/herald")
+
+
+def _start_and_wait(cfg: HeraldConfig, which: str, host: str, port: int | None, api_only: bool) -> Any:
+    from pipelines.flows.ui import start_ui, stop_ui, wait_ready
+
+    with console.status(f"starting the {which} UI…"):
+        started = start_ui(cfg, which, host, port, api_only)
+        if not wait_ready(started.url, timeout_s=600):
+            stop_ui(cfg, which)
+            raise HeraldError(f"the {which} UI did not answer at {started.url} within 600 s; see {started.log}")
+    return started
+
+
 @app.command()
-def ui(which: Annotated[str, typer.Argument(help="mlflow or airflow")]) -> None:
-    """Start the MLflow or Airflow UI on the demo's local state."""
-    from pipelines.flows.runner import airflow_bin, airflow_env
+def ui(
+    which: Annotated[str, typer.Argument(help="airflow or mlflow")],
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="port (default 8080 for Airflow, 5000 for MLflow)")] = None,
+    api_only: ApiOnlyOption = False,
+) -> None:
+    """Start the Airflow or MLflow UI on the demo's state (HERALD_HOME) until Ctrl-C, then stop all it started."""
+    from pipelines.flows.ui import UIS, read_ui, stop_ui
+
+    if which not in UIS:
+        raise HeraldError(f"unknown UI {which!r}: use airflow or mlflow")
+    cfg = load_config()
+    started = _start_and_wait(cfg, which, host, port, api_only)
+    _announce(started)
+    console.print("Ctrl-C stops it.")
+    try:
+        while read_ui(cfg, which) is not None:
+            time.sleep(1.0)
+        console.print(f"[red]the {which} UI stopped by itself[/]; see {started.log}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_ui(cfg, which)
+        console.print(f"{which} UI stopped (process group {started.pgid}).")
+
+
+@app.command()
+def up(
+    host: HostOption = "127.0.0.1",
+    airflow_port: Annotated[int, typer.Option(help="Airflow UI port")] = 8080,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port")] = 5000,
+    api_only: ApiOnlyOption = False,
+) -> None:
+    """Start both UIs in the background on the demo's state; `herald down` stops them."""
+    cfg = load_config()
+    os.environ.setdefault("HERALD_MLFLOW_UI_URL", f"http://{host}:{mlflow_port}")
+    for which, port in (("mlflow", mlflow_port), ("airflow", airflow_port)):
+        _announce(_start_and_wait(cfg, which, host, port, api_only))
+    console.print("Stop both with: herald down  (or make down)")
+
+
+@app.command()
+def down() -> None:
+    """Stop every UI process `herald up` / `herald ui` started from this HERALD_HOME."""
+    from pipelines.flows.ui import UIS, stop_ui
 
     cfg = load_config()
-    if which == "mlflow":
-        cmd = [
-            str(Path(sys.executable).with_name("mlflow")),
-            "server",
-            "--backend-store-uri",
-            cfg.tracking_uri,
-            "--default-artifact-root",
-            cfg.artifact_root,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "5000",
-        ]
-        os.execvp(cmd[0], cmd)
-    elif which == "airflow":
-        os.execvpe(airflow_bin(), [airflow_bin(), "standalone"], airflow_env(cfg))
-    raise HeraldError(f"unknown UI {which!r}: use mlflow or airflow")
+    for which in UIS:
+        stopped = stop_ui(cfg, which)
+        console.print(
+            f"{which} UI: stopped (process group {stopped.pgid}, {stopped.url})"
+            if stopped
+            else f"{which} UI: not running"
+        )
 
 
 hillstrom_app = typer.Typer(add_completion=False, help="The Hillstrom e-mail experiment: Herald on real data.")
@@ -488,6 +642,7 @@ def hillstrom_run(
 
 
 def main() -> None:
+    """The ``herald`` entry point: Herald's errors end in one red line, not a traceback."""
     try:
         code = app(standalone_mode=False)
         # Without standalone mode click returns typer.Exit's code instead of exiting with it.

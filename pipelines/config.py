@@ -200,6 +200,10 @@ class PolicySettings(BaseModel):
     min_uplift: float = 0.002
     exploration: Literal["epsilon_greedy", "none"] = "epsilon_greedy"
     epsilon: float = 0.05
+    # Randomized control group: this share of scored customers is drawn at random to get no message
+    # (policy "control", reason "randomized_control"), so realised lift is measured against people
+    # like those who were sent to. 0 = none; logged propensities include it.
+    control_share: float = Field(default=0.0, ge=0.0, lt=1.0)
     # Customer segments: k of k-means over the model's customer representation (pipelines/segments.py).
     segments: int = 6
     # Off-policy evaluation (pipelines/ope.py, pipelines/policy_replay.py): logged contexts scored per

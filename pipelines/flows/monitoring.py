@@ -61,8 +61,12 @@ def finish(
     performance_result: dict[str, Any],
     fairness_result: dict[str, Any],
     alerted: list[str],
+    as_of: str | None = None,
 ) -> dict[str, Any]:
-    from pipelines.flows.summary import write_run_summary
+    """Leave the run's summary; rewrite the latest decisions report with its outcomes and the overview."""
+    from pipelines.flows.summary import read_run_summary, write_run_summary
+    from pipelines.monitoring.overview import write_overview
+    from pipelines.scoring.report import write_decisions_report
     from pipelines.tracking import finish_dag_run
 
     cfg = load_config()
@@ -73,6 +77,13 @@ def finish(
         "fairness": fairness_result,
         "alerts_sent": alerted,
     }
+    scoring = read_run_summary(cfg, "herald_scoring")
+    if scoring and as_of:
+        _, figures = write_decisions_report(
+            cfg, scoring["dag_run_id"], as_of=datetime.fromisoformat(as_of), mlflow_run_id=mlflow_run_id
+        )
+        summary["realised_lift"] = figures["realised"]
+    summary["overview_path"] = str(write_overview(cfg, drift_result.get("report_path"), mlflow_run_id))
     write_run_summary(cfg, DAG_ID, summary)
     finish_dag_run(cfg, mlflow_run_id)
     breached = bool(drift_result["breached"] or performance_result["breached"] or fairness_result["breached"])

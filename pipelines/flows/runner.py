@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,6 +26,11 @@ ON_DEMAND_DAG_IDS = (HILLSTROM_DAG_ID, FORGET_DAG_ID)
 SCHEDULE_DAYS = {"herald_training": 7, "herald_scoring": 1, "herald_monitoring": 1}
 PURPOSES = {"herald_training": "training", "herald_scoring": "scoring", "herald_monitoring": "monitoring"}
 MAX_FAILURE_LINES = 25
+# ``airflow dags test`` wrapped so each task's log lands where the Airflow UI reads it (see the file).
+DAGS_TEST = REPO_ROOT / "infra" / "airflow" / "dags_test.py"
+# The Herald view inside the Airflow UI (an Airflow 3 plugin).
+PLUGINS_FOLDER = REPO_ROOT / "infra" / "airflow" / "plugins"
+_MARKER = re.compile(r"^\[herald\] task (\S+) (started|finished: .*)$")
 
 
 class DagRunFailed(HeraldError):
@@ -30,12 +38,19 @@ class DagRunFailed(HeraldError):
 
 
 def airflow_env(cfg: HeraldConfig) -> dict[str, str]:
-    """Environment for the ``airflow`` CLI: Herald's DAG folder, SQLite metadata, no examples."""
+    """Environment for the ``airflow`` CLI: Herald's DAG and plugin folders, SQLite metadata, no examples.
+
+    The virtualenv's ``bin/`` goes first on PATH: ``airflow standalone`` and the executors start
+    further ``airflow`` processes by name, which die with FileNotFoundError when it is missing.
+    """
     env = dict(os.environ)
+    venv_bin = str(Path(sys.executable).parent)
     env.update(
         {
+            "PATH": os.pathsep.join(p for p in (venv_bin, env.get("PATH", "")) if p),
             "AIRFLOW_HOME": str(cfg.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
@@ -63,14 +78,14 @@ def migrate(cfg: HeraldConfig) -> None:
 
 
 def dag_test_command(dag_id: str, logical_date: str | date | None = None, conf: dict | None = None) -> list[str]:
-    """``airflow dags test <dag> [<logical date>] [--conf JSON]``: without a date Airflow takes now."""
+    """``airflow dags test <dag> [<logical date>] [--conf JSON]`` through ``infra/airflow/dags_test.py``, which
+    leaves each task's log where the Airflow UI reads it; without a date Airflow takes now."""
     if dag_id not in (*DAG_IDS, *ON_DEMAND_DAG_IDS):
         raise HeraldError(f"unknown DAG {dag_id!r}; Herald has {', '.join((*DAG_IDS, *ON_DEMAND_DAG_IDS))}")
     when = logical_date.isoformat() if isinstance(logical_date, date) else logical_date
     return [
-        airflow_bin(),
-        "dags",
-        "test",
+        sys.executable,
+        str(DAGS_TEST),
         dag_id,
         *([when] if when else []),
         *(["--conf", json.dumps(conf)] if conf else []),
@@ -83,26 +98,27 @@ def run_dag(
     log_path: Path | None = None,
     logical_date: str | date | None = None,
     conf: dict | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Run one DAG end to end with ``airflow dags test`` and fail loudly if any task failed.
 
     ``logical_date`` (ISO date or instant) runs the DAG for that date, as a scheduled run or a
     backfill would; scoring publishes its decisions under it, replacing that date's earlier run.
-    ``conf`` is the run's configuration (params), e.g. ``{"customer_ids": [...]}`` for herald_forget.
+    ``conf`` is the run's configuration (params), e.g. ``{"customer_ids": [...]}`` for herald_forget or
+    ``{"as_of": "…"}`` to stand the run at another instant; ``progress`` is called with "task X started" /
+    "task X finished: success in N s" as they happen. Each task's log lands where the Airflow UI reads it.
     """
     command = dag_test_command(dag_id, logical_date, conf)
     when = logical_date.isoformat() if isinstance(logical_date, date) else logical_date
     suffix = f"-{when}" if when else ""
     log_path = log_path or cfg.reports_dir / "airflow" / f"{dag_id}{suffix}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = airflow_env(cfg)
+    # Task logs in the UI should say what the task did, not only its warnings.
+    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
     with log_path.open("w") as log:
-        proc = subprocess.run(
-            command,
-            env=airflow_env(cfg),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-        )
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        _follow(log_path, proc, progress)
     text = log_path.read_text(errors="replace")
     failed = proc.returncode != 0 or "state=failed" in text or "DagRunState.FAILED" in text
     if failed:
@@ -110,6 +126,25 @@ def run_dag(
             f"{dag_id}{' for ' + when if when else ''} failed — {_failure_lines(text)}\n(full log: {log_path})"
         )
     return log_path
+
+
+def _follow(log_path: Path, proc: subprocess.Popen, progress: Callable[[str], None] | None) -> None:
+    """Wait for the run, passing each task start/end marker of its log to ``progress``."""
+    position = 0
+    while True:
+        done = proc.poll() is not None
+        if progress is not None:
+            with log_path.open("rb") as log:
+                log.seek(position)
+                chunk = log.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            position += len(complete)
+            for line in complete.decode(errors="replace").splitlines():
+                if match := _MARKER.match(line.strip()):
+                    progress(f"task {match.group(1)} {match.group(2)}")
+        if done:
+            return
+        time.sleep(0.5)
 
 
 def task_result(cfg: HeraldConfig, dag_id: str, task_id: str) -> object:

@@ -147,6 +147,10 @@ def summarize(
                 **values,
             }
         )
+    from pipelines.scoring.report import write_decisions_report
+
+    report, figures = write_decisions_report(cfg, dag_run_id, mlflow_run_id=mlflow_run_id)
+    summary |= {"report_path": str(report), "in_plain_words": figures["plain"], "no_message": figures["summary"]}
     write_run_summary(cfg, DAG_ID, {"dag_run_id": dag_run_id, **summary})
     finish_dag_run(cfg, mlflow_run_id)
     return summary

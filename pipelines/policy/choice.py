@@ -8,6 +8,9 @@ import pandas as pd
 from pipelines.config import HeraldConfig, PolicySettings
 
 EXPLOIT, EXPLORE, RULE = "exploit", "explore", "rule"
+# A randomized control group: scored customers held out at random (PolicySettings.control_share), the
+# baseline against which realised lift is measured; apart from the rule-based no-sends.
+CONTROL, RANDOMIZED_CONTROL = "control", "randomized_control"
 # Reasons a customer gets no message; the first four are decided before any score is looked at.
 UNSUBSCRIBED, FREQUENCY_CAP, NO_CONSENT, QUIET_HOURS = "unsubscribed", "frequency_cap", "no_consent", "quiet_hours"
 NO_ACTIVE_MESSAGE, BELOW_THRESHOLD, CAMPAIGN_BUDGET = "no_active_message", "below_threshold", "campaign_budget"
@@ -164,6 +167,22 @@ def choose_actions(
     greedy = _action_frame(scored, uplift, ids, greedy_row, hold_p)
     for col in ACTION_KEY:
         out[f"greedy_{col}"] = greedy[col].to_numpy()
+    share = settings.control_share
+    if share > 0:
+        # Drawn after every other draw, so a share of 0 leaves the decisions exactly as they were.
+        control = rng.random(len(customers)) < share
+        pi_none = eps / k + (1.0 - eps) * (greedy_row < 0)
+        held = _action_frame(scored, uplift, ids, np.full(len(ids), -1), hold_p)
+        for col in out.columns.intersection(held.columns):
+            out[col] = np.where(control, held[col].to_numpy(dtype=object), out[col].to_numpy(dtype=object))
+        out["policy"] = np.where(control, CONTROL, out["policy"])
+        out["reason"] = np.where(control, RANDOMIZED_CONTROL, out["reason"].to_numpy(dtype=object)).astype(object)
+        # The logged propensity is that of the mixture: P(a) = share·[a = none] + (1 − share)·π(a).
+        is_none = control | (chosen < 0)
+        pi = np.where(control, pi_none, out["propensity"].to_numpy(dtype=float))
+        out["propensity"] = share * is_none + (1.0 - share) * pi
+        for col in ("p_response", "uplift"):
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     return out
 
 
@@ -288,7 +307,10 @@ def apply_allocation(decisions: pd.DataFrame, allocated: pd.DataFrame, settings:
     same = np.ones(len(out), dtype=bool)
     for col in ACTION_KEY:
         same &= _keys(out[col].to_numpy(dtype=object)) == _keys(new_greedy[col])
-    out["propensity"] = np.where(scored, eps / k + (1.0 - eps) * same, out["propensity"])
+    share = settings.control_share
+    none = out["message_id"].isna().to_numpy()
+    budgeted = (1.0 - share) * (eps / k + (1.0 - eps) * same) + share * none
+    out["propensity"] = np.where(scored, budgeted, out["propensity"])
     for col in ACTION_KEY:
         out[f"greedy_{col}"] = np.where(scored, new_greedy[col], out[f"greedy_{col}"].to_numpy(dtype=object))
     return out

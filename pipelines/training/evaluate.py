@@ -41,10 +41,11 @@ def normalised_auc(auc: float, oracle_auc: float) -> float:
 
 
 def save_quality_plots(y: np.ndarray, predictions: dict[str, np.ndarray], out_dir: Path, title: str) -> list[Path]:
-    """ROC, precision-recall, calibration, cumulative-gain and lift-by-decile plots as PNG files.
+    """ROC, precision-recall, calibration, cumulative-gain and lift-by-decile charts, one PNG each (800×600).
 
     The first entry of ``predictions`` is the model under review (drawn bold); the others, e.g. the
-    baselines of the same run on the same rows, are drawn beside it for comparison.
+    baselines of the same run on the same rows, are drawn beside it for comparison. One chart per
+    file keeps each readable in MLflow's artifact viewer. Returns the paths in the order above.
     """
     import matplotlib
 
@@ -55,45 +56,58 @@ def save_quality_plots(y: np.ndarray, predictions: dict[str, np.ndarray], out_di
 
     out_dir.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y).astype(int)
-    fig, axes = plt.subplots(1, 5, figsize=(22, 4.2))
+    names = ("roc", "precision_recall", "calibration", "cumulative_gain", "lift_by_decile")
+    figures = {name: plt.subplots(figsize=(8, 6)) for name in names}
+    ax = {name: pair[1] for name, pair in figures.items()}
     deciles = np.linspace(0.1, 1.0, 10)
     lim = 0.0
     for i, (name, p) in enumerate(predictions.items()):
-        style = {"linewidth": 2.2 if i == 0 else 1.0, "alpha": 1.0 if i == 0 else 0.7}
+        style = {"linewidth": 2.4 if i == 0 else 1.2, "alpha": 1.0 if i == 0 else 0.75}
         label = f"{name} (AUC {roc_auc_score(y, p):.3f})" if len(np.unique(y)) == 2 else name
         fpr, tpr, _ = roc_curve(y, p)
-        axes[0].plot(fpr, tpr, label=label, **style)
+        ax["roc"].plot(fpr, tpr, label=label, **style)
         prec, rec, _ = precision_recall_curve(y, p)
-        axes[1].plot(rec, prec, label=name, **style)
+        ax["precision_recall"].plot(rec, prec, label=name, **style)
         frac_pos, mean_pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
-        axes[2].plot(mean_pred, frac_pos, "o-", label=name, markersize=3, **style)
+        ax["calibration"].plot(mean_pred, frac_pos, "o-", label=name, markersize=4, **style)
         lim = max(lim, float(np.max(mean_pred)), float(np.max(frac_pos)))
         ranked = y[np.argsort(-p, kind="stable")]
         gains = np.cumsum(ranked) / max(y.sum(), 1)
-        axes[3].plot(deciles, [gains[int(d * len(y)) - 1] for d in deciles], "o-", label=name, markersize=3, **style)
+        points = [gains[int(d * len(y)) - 1] for d in deciles]
+        ax["cumulative_gain"].plot(deciles, points, "o-", label=name, markersize=4, **style)
         # Lift: each decile's response rate (best-scored first) over the overall rate.
         lift = [chunk.mean() / max(y.mean(), 1e-12) for chunk in np.array_split(ranked, 10)]
-        axes[4].plot(np.arange(1, 11), lift, "o-", label=name, markersize=3, **style)
-    axes[0].plot([0, 1], [0, 1], "--", color="grey")
-    axes[0].set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
-    axes[1].set(title="Precision-recall", xlabel="recall", ylabel="precision")
+        ax["lift_by_decile"].plot(np.arange(1, 11), lift, "o-", label=name, markersize=4, **style)
+    ax["roc"].plot([0, 1], [0, 1], "--", color="grey", label="random")
+    ax["roc"].set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
+    ax["precision_recall"].axhline(y.mean(), linestyle="--", color="grey", label="random")
+    ax["precision_recall"].set(title="Precision-recall", xlabel="recall", ylabel="precision")
     lim *= 1.05
-    axes[2].plot([0, lim], [0, lim], "--", color="grey")
-    axes[2].set(title="Calibration", xlabel="mean predicted", ylabel="observed rate", xlim=(0, lim), ylim=(0, lim))
-    axes[3].plot([0, 1], [0, 1], "--", color="grey", label="random")
-    axes[3].set(title="Cumulative gain by decile", xlabel="share targeted", ylabel="share of responders")
-    axes[4].axhline(1.0, linestyle="--", color="grey")
-    axes[4].set(
+    ax["calibration"].plot([0, lim], [0, lim], "--", color="grey", label="perfect")
+    ax["calibration"].set(
+        title="Calibration (10 equal-count bins)",
+        xlabel="mean predicted",
+        ylabel="observed rate",
+        xlim=(0, lim),
+        ylim=(0, lim),
+    )
+    ax["cumulative_gain"].plot([0, 1], [0, 1], "--", color="grey", label="random")
+    ax["cumulative_gain"].set(title="Cumulative gain by decile", xlabel="share targeted", ylabel="share of responders")
+    ax["lift_by_decile"].axhline(1.0, linestyle="--", color="grey", label="random")
+    ax["lift_by_decile"].set(
         title="Lift by decile",
         xlabel="decile (1 = highest scores)",
         ylabel="response rate / overall",
         xticks=range(1, 11),
     )
-    for ax in axes:
-        ax.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = out_dir / "quality_curves.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return [path]
+    paths = []
+    for name, (fig, axis) in figures.items():
+        axis.legend(fontsize=9)
+        axis.grid(alpha=0.3)
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths

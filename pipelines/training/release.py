@@ -14,6 +14,7 @@ from pipelines.tracking import connect
 from pipelines.training.evaluate import save_quality_plots
 from pipelines.training.evidence import fairness_evidence, policy_evidence
 from pipelines.training.fit import TrainingSet, load_rows
+from pipelines.training.gate_page import gate_comparison, publish_gate_page
 from pipelines.training.proxies import proxy_inputs, proxy_section
 from pipelines.training.registry import CHALLENGER, GateDecision, RegisteredModel, gate_challenger, register_challenger
 from pipelines.training.review import Review, model_card, review_model, save_group_plot, write_card
@@ -120,6 +121,8 @@ def gate_candidate(
     ]
     decision = gate_challenger(cfg, run_id, challenger, test, baselines, checks)
     publish_review(cfg, run_id, challenger, estimator, ts, trained, review, decision, policy_value)
+    comparison = gate_comparison(cfg, test, estimator, challenger.to_dict(), trained, decision.to_dict())
+    publish_gate_page(cfg, challenger.to_dict(), decision.to_dict(), comparison, policy_value, review.to_dict())
     return decision
 
 

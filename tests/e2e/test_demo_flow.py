@@ -12,35 +12,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def herald_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("herald_e2e")
+def cfg(demo_cfg):
+    """The shared tiny world of tests/e2e/conftest.py (also read by the browser test)."""
+    return demo_cfg
 
 
 @pytest.fixture(scope="module")
-def cfg(herald_home: Path):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HERALD_HOME", str(herald_home))
-    mp.setenv("HERALD_WORLD__SIZE", "tiny")
-    # Waive the AUC margins so the deep challenger is promoted and scoring serves it end to end;
-    # tests/e2e/test_monitoring.py takes the other path (deep refused, best baseline serves).
-    mp.setenv("HERALD_PROMOTION_MARGIN", "-1.0")
-    from pipelines.config import load_config
-
-    yield load_config()
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def ran(cfg):
-    """Build the world and run training, scoring and monitoring through `airflow dags test`."""
-    from pipelines.flows.runner import DAG_IDS, migrate, run_dag
-    from pipelines.synthetic import build_world
-
-    build_world(cfg)
-    migrate(cfg)
-    for dag_id in DAG_IDS:
-        run_dag(cfg, dag_id)
-    return cfg
+def ran(demo_ran):
+    return demo_ran
 
 
 def _table(cfg, name: str) -> pd.DataFrame:

@@ -191,3 +191,34 @@ def test_applying_the_allocation_recomputes_reasons_and_propensities() -> None:
     assert out.loc["c3", "message_id"] == "b9" and out.loc["c3", "propensity"] == pytest.approx(eps / k)
     assert out.loc["c4", "reason"] == BELOW_THRESHOLD
     assert out.loc["c9", "reason"] == NO_CONSENT and out.loc["c9", "propensity"] == 1.0
+
+
+def test_randomized_control_holds_out_a_share_and_propensities_stay_the_true_probabilities() -> None:
+    from pipelines.policy.choice import CONTROL, RANDOMIZED_CONTROL
+
+    scored, holdout = _scored()
+    settings = PolicySettings(epsilon=0.3, control_share=0.2)
+    rng = np.random.default_rng(2)
+    counts: Counter = Counter()
+    logged: dict[tuple, float] = {}
+    controls = 0
+    draws = 1500
+    for _ in range(draws):
+        row = choose_actions(scored, holdout, settings, rng).set_index("customer_id").loc["a"]
+        key = (row["message_id"], row["channel"], row["send_hour"])
+        counts[key] += 1
+        logged.setdefault(key, row["propensity"])
+        assert logged[key] == pytest.approx(row["propensity"])
+        if row["policy"] == CONTROL:
+            controls += 1
+            assert row["message_id"] is None and row["reason"] == RANDOMIZED_CONTROL and row["uplift"] == 0.0
+    k = 4
+    assert sum(logged.values()) == pytest.approx(1.0)
+    assert logged[(None, None, None)] == pytest.approx(0.2 + 0.8 * 0.3 / k)
+    assert controls / draws == pytest.approx(0.2, abs=0.03)
+    for key, p in logged.items():
+        assert counts[key] / draws == pytest.approx(p, abs=0.05)
+    # A share of 0 changes nothing: same draws, same decisions.
+    plain = choose_actions(scored, holdout, PolicySettings(epsilon=0.3), np.random.default_rng(5))
+    zero = choose_actions(scored, holdout, PolicySettings(epsilon=0.3, control_share=0.0), np.random.default_rng(5))
+    pd.testing.assert_frame_equal(plain, zero)

@@ -30,6 +30,9 @@ def test_quality_plots_draw_the_reviewed_model_beside_the_others(tmp_path: Path)
         "deep": np.clip(0.1 + 0.2 * y + rng.normal(0, 0.1, 3000), 0.001, 0.999),
         "lightgbm": rng.uniform(0.0, 0.3, 3000),
     }
-    [path] = save_quality_plots(y, predictions, tmp_path / "plots", "deep on the test split")
-    with Image.open(path) as image:
-        assert image.size[0] > 1500 and image.size[1] > 300  # five panels side by side
+    paths = save_quality_plots(y, predictions, tmp_path / "plots", "deep on the test split")
+    # One readable chart per file, not a strip of five panels.
+    assert [p.stem for p in paths] == ["roc", "precision_recall", "calibration", "cumulative_gain", "lift_by_decile"]
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.size == (800, 600)
