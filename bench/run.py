@@ -13,7 +13,7 @@ from rich.console import Console
 from bench.common import write_result
 from pipelines.config import load_config
 
-SECTIONS = ("quality", "sequence", "training", "policy", "scoring", "hillstrom")
+SECTIONS = ("quality", "sequence", "training", "policy", "scoring", "hillstrom", "statistics")
 console = Console()
 
 
