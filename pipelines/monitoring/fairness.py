@@ -124,7 +124,8 @@ def fairness_rows(
             for group, g in sent.groupby(attr):
                 if len(g) < s.fairness_min_group_size:
                     missing.append(
-                        f"not computed: {source} calibration {attr}={group}: {len(g)} sends < {s.fairness_min_group_size}"
+                        f"not computed: {source} calibration {attr}={group}: "
+                        f"{len(g)} sends < {s.fairness_min_group_size}"
                     )
                 else:
                     gap = float(g["p_response"].mean() - g["label"].mean())
