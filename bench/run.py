@@ -13,7 +13,17 @@ from rich.console import Console
 from bench.common import write_result
 from pipelines.config import load_config
 
-SECTIONS = ("quality", "sequence", "training", "policy", "scoring", "hillstrom", "own_data", "generalisation")
+SECTIONS = (
+    "quality",
+    "sequence",
+    "training",
+    "policy",
+    "scoring",
+    "hillstrom",
+    "own_data",
+    "generalisation",
+    "statistics",
+)
 console = Console()
 
 

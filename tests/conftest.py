@@ -11,6 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+# Bind the real ``models`` package first: pytest puts tests/unit on sys.path for the test packages,
+# where tests/unit/models would otherwise shadow it and ``models.*`` resolve through the editable
+# install (another checkout's code) instead of this one.
+import models  # noqa: F401, E402
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -70,7 +70,7 @@ def _is_numeric(series: pd.Series) -> bool:
 def _as_category(series: pd.Series) -> np.ndarray:
     values = series.dropna()
     if _is_numeric(values):
-        return pd.to_numeric(values).astype(float).map(lambda v: f"{v:g}").to_numpy(dtype=object)
+        return pd.to_numeric(values).astype(float).astype(str).to_numpy(dtype=object)  # same text on both sides
     return values.astype(str).to_numpy(dtype=object)
 
 

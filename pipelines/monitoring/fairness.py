@@ -26,6 +26,8 @@ class FairnessResult:
     # Per source and attribute: the demographic parity difference of targeting (the headline figure).
     dp_difference: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Figures that could not be computed (group too small, one class), with their counts.
+    not_computed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -56,13 +58,20 @@ def treatment_frame(actions: pd.DataFrame, groups: pd.DataFrame, messages: pd.Da
 
 
 def fairness_rows(
-    frame: pd.DataFrame, attributes: list[str], source: str, cfg: HeraldConfig
+    frame: pd.DataFrame,
+    attributes: list[str],
+    source: str,
+    cfg: HeraldConfig,
+    not_computed: list[str] | None = None,
 ) -> list[dict[str, object]]:
     """Selection rates per group and their gaps (demographic parity, equalized odds, calibration).
 
     Groups of fewer than ``fairness_min_group_size`` customers are left out of the gaps: on a few
-    dozen customers a rate moves by 0.1 on chance alone. Equalized odds needs that many positives and negatives too.
+    dozen customers a rate moves by 0.1 on chance alone. Equalized odds needs that many positives
+    and negatives too. Every figure left out is appended to ``not_computed`` as
+    "not computed: <source> <metric> <attr>=<group>: <counts>", never silently dropped or read as 0.
     """
+    missing = not_computed if not_computed is not None else []
     from fairlearn.metrics import (
         MetricFrame,
         demographic_parity_difference,
@@ -75,8 +84,17 @@ def fairness_rows(
     for attr in [a for a in attributes if a in frame]:
         # Group size in customers, not rows: one customer's many sends are not independent evidence.
         sizes = frame.groupby(attr)["customer_id"].nunique()
+        small = sizes[sizes < s.fairness_min_group_size]
+        for group, size in sorted(small.items()):
+            missing.append(
+                f"not computed: {source} rates {attr}={group}: {size} customers < {s.fairness_min_group_size}"
+            )
         big = frame[frame[attr].isin(sizes[sizes >= s.fairness_min_group_size].index)]
         if big[attr].nunique() < 2:
+            missing.append(
+                f"not computed: {source} parity gap for {attr}: {big[attr].nunique()} group(s) of at least "
+                f"{s.fairness_min_group_size} customers, 2 needed"
+            )
             continue
         for outcome in ("targeted", "discounted"):
             rates = MetricFrame(
@@ -93,13 +111,23 @@ def fairness_rows(
                 & (counts["count"] - counts["sum"] >= s.fairness_min_group_size)
             ].index
             eo_rows = big[big[attr].isin(ok)]
+            for group, c in counts.drop(index=ok).sort_index().iterrows():
+                missing.append(
+                    f"not computed: {source} equalized odds {attr}={group}: {int(c['sum'])} positives, "
+                    f"{int(c['count'] - c['sum'])} negatives (< {s.fairness_min_group_size} of each)"
+                )
             if eo_rows[attr].nunique() >= 2:
                 eo = equalized_odds_difference(eo_rows["label"], eo_rows["targeted"], sensitive_features=eo_rows[attr])
                 rows.append(_row(attr, f"{source}_equalized_odds_difference", float(eo), s.fairness_eo_threshold))
         if "p_response" in big and "label" in big:
             sent = big[big["targeted"] == 1]
             for group, g in sent.groupby(attr):
-                if len(g) >= s.fairness_min_group_size:
+                if len(g) < s.fairness_min_group_size:
+                    missing.append(
+                        f"not computed: {source} calibration {attr}={group}: "
+                        f"{len(g)} sends < {s.fairness_min_group_size}"
+                    )
+                else:
                     gap = float(g["p_response"].mean() - g["label"].mean())
                     rows.append(
                         _row(
@@ -174,18 +202,19 @@ def fairness_from_tables(
     since = until - pd.Timedelta(days=s.fairness_window_days)
     notes: list[str] = []
     rows: list[dict[str, object]] = []
+    skipped: list[str] = []
     with get_warehouse(cfg) as warehouse:
         has_decisions = warehouse.has_table("decisions")
         latest = warehouse.query("latest_decisions") if has_decisions else pd.DataFrame()
         sends = warehouse.query("extract_sends", {"since": since.to_pydatetime(), "until": until.to_pydatetime()})
         if len(latest):
-            rows += fairness_rows(treatment_frame(latest, groups, messages), attributes, "decisions", cfg)
+            rows += fairness_rows(treatment_frame(latest, groups, messages), attributes, "decisions", cfg, skipped)
         else:
             notes.append("no decisions yet: fairness of targeting judged on realised sends only")
         if len(sends):
             realised = treatment_frame(sends, groups, messages)
             realised["label"] = realised[cfg.target].fillna(False).astype("int64")
-            rows += fairness_rows(realised, attributes, "sends", cfg)
+            rows += fairness_rows(realised, attributes, "sends", cfg, skipped)
         # Calibration per group needs decisions whose outcomes arrived (see pipelines/performance.py).
         past = (
             warehouse.query(
@@ -208,11 +237,13 @@ def fairness_from_tables(
             )
             matched = match_outcomes(past, outcome_sends, s.attribution_days, cfg.target)
             if len(matched):
-                rows += fairness_rows(treatment_frame(matched, groups, messages), attributes, "outcomes", cfg)
+                rows += fairness_rows(treatment_frame(matched, groups, messages), attributes, "outcomes", cfg, skipped)
             else:
                 notes.append("no realised outcomes of past decisions yet: no calibration per group")
         if not rows:
-            return FairnessResult(None, False, 0, [], {}, [*notes, "no decisions or sends to judge: nothing written"])
+            return FairnessResult(
+                None, False, 0, [], {}, [*notes, "no decisions or sends to judge: nothing written"], skipped
+            )
         table = pd.DataFrame(rows).assign(run_id=run_id, computed_at=pd.Timestamp(datetime.now(UTC)))
         written = warehouse.write(
             "monitoring_metrics",
@@ -226,7 +257,7 @@ def fairness_from_tables(
         for r in rows
         if str(r["metric"]).endswith("_targeted_dp_difference")
     }
-    report = write_fairness_report(cfg, run_id, table, breaches, notes)
+    report = write_fairness_report(cfg, run_id, table, breaches, [*notes, *skipped])
     if mlflow_run_id:
         import mlflow
 
@@ -236,7 +267,7 @@ def fairness_from_tables(
         with mlflow.start_run(run_id=mlflow_run_id):
             mlflow.log_artifact(report, "fairness")
             mlflow.log_metrics({f"fairness_{k.replace(':', '_')}": v for k, v in dp.items()})
-    return FairnessResult(report, bool(breaches), written, breaches, dp, notes)
+    return FairnessResult(report, bool(breaches), written, breaches, dp, notes, skipped)
 
 
 def write_fairness_report(

@@ -23,6 +23,8 @@ class PerformanceResult:
     overall: dict[str, float] = field(default_factory=dict)
     per_channel: dict[str, dict[str, float]] = field(default_factory=dict)
     breaches: list[str] = field(default_factory=list)
+    # Figures the outcomes could not support, each "not computed: <subject> <metric>: <why>".
+    not_computed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -81,23 +83,39 @@ def performance_metrics(matched: pd.DataFrame, cfg: HeraldConfig) -> tuple[list[
         )
 
     summary: dict[str, dict[str, float]] = {}
+    missing: list[str] = []
+    if holdout.empty:
+        missing.append("not computed: realised uplift: no hold-out decision with an outcome")
     groups = [("all", sent), *((str(c), g) for c, g in sent.groupby("channel_key"))]
     for subject, group in groups:
         add(subject, "n_outcomes", float(len(group)))
         rate = float(group["label"].mean()) if len(group) else float("nan")
-        add(subject, "response_rate", rate)
-        add(subject, "realised_uplift", rate - holdout_rate)
+        if len(group):
+            add(subject, "response_rate", rate)
+        if len(group) and len(holdout):
+            add(subject, "realised_uplift", rate - holdout_rate)
         stats = {"n": float(len(group)), "response_rate": rate, "realised_uplift": rate - holdout_rate}
-        if len(group) >= settings.performance_min_outcomes:
+        n_pos = int(group["label"].sum()) if len(group) else 0
+        if len(group) < settings.performance_min_outcomes:
+            missing.append(
+                f"not computed: {subject} AUC and calibration: {len(group)} outcomes < "
+                f"{settings.performance_min_outcomes}"
+            )
+        else:
             m = response_metrics(group["label"].to_numpy(), group["p_response"].to_numpy())
-            add(subject, "auc", m["auc"], settings.performance_auc_min, low_is_bad=True)
+            if n_pos in (0, len(group)):
+                missing.append(f"not computed: {subject} AUC: one class only ({n_pos} of {len(group)} responded)")
+            else:
+                add(subject, "auc", m["auc"], settings.performance_auc_min, low_is_bad=True)
             add(subject, "ece", m["ece"], settings.performance_ece_max)
             add(subject, "brier", m["brier"])
-            add(subject, "calibration_ratio", m["mean_prediction"] / max(m["positive_rate"], 1e-9))
+            if m["positive_rate"] > 0:
+                add(subject, "calibration_ratio", m["mean_prediction"] / m["positive_rate"])
             stats |= {"auc": m["auc"], "ece": m["ece"]}
         summary[subject] = stats
     add("holdout", "n_outcomes", float(len(holdout)))
-    add("holdout", "response_rate", holdout_rate)
+    if len(holdout):
+        add("holdout", "response_rate", holdout_rate)
     # Over time: the realised uplift of each decision day, to see a slow decay before it breaks.
     for day, group in matched.groupby(matched["decided_at"].dt.date):
         day_sent, day_hold = group[~group["is_holdout"]], group[group["is_holdout"]]
@@ -114,6 +132,7 @@ def performance_metrics(matched: pd.DataFrame, cfg: HeraldConfig) -> tuple[list[
         overall=summary.get("all", {}),
         per_channel={k: v for k, v in summary.items() if k != "all"},
         breaches=breaches,
+        not_computed=missing,
     )
     return rows, result
 

@@ -135,16 +135,22 @@ def qini_curve(
     """Qini curve: incremental responders when targeting the top share by ``score``.
 
     Q(φ) = Y_T(φ) − Y_C(φ)·N_T(φ)/N_C(φ), on rows that got the arm (treated) or the hold-out
-    (control), normalised by the number of those rows so arms of different sizes compare.
+    (control), normalised by the number of those rows so arms of different sizes compare. Rows
+    with equal scores are taken together (the curve has a point only where the score changes), so
+    the curve does not depend on the order of rows; constant scores give the random line. Raises
+    ``ValueError`` without treated or control rows (see :func:`uplift_curves`).
     """
     keep = treated | control
+    if not treated[keep].any() or not control[keep].any():
+        raise ValueError("a Qini curve needs treated and hold-out rows")
     s, t, yy = score[keep], treated[keep].astype(float), y[keep].astype(float)
-    order = np.argsort(-s, kind="stable")
-    t, yy = t[order], yy[order]
+    order = np.lexsort((yy, t, -s))  # by score, ties in a fixed order: the tie blocks below make it irrelevant
+    s, t, yy = s[order], t[order], yy[order]
     n_t, n_c = np.cumsum(t), np.cumsum(1 - t)
     y_t, y_c = np.cumsum(yy * t), np.cumsum(yy * (1 - t))
     q = y_t - np.divide(y_c * n_t, n_c, out=np.zeros_like(y_c), where=n_c > 0)
-    idx = np.unique(np.linspace(0, len(q) - 1, points).round().astype(int))
+    ends = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # last row of each block of equal scores
+    idx = ends[np.unique(np.linspace(0, len(ends) - 1, min(points, len(ends))).round().astype(int))]
     frac = np.r_[0.0, (idx + 1) / len(q)]
     return frac, np.r_[0.0, q[idx] / len(q)]
 
@@ -158,13 +164,22 @@ def qini_coefficient(frac: np.ndarray, q: np.ndarray) -> float:
 def uplift_curves(
     q_hat: np.ndarray, logged: np.ndarray, y: np.ndarray, actions: list[Action], holdout: int
 ) -> dict[str, dict[str, Any]]:
-    """Qini curve and coefficient of every treated arm, ranked by its predicted uplift over hold-out."""
+    """Qini curve and coefficient of every treated arm, ranked by its predicted uplift over hold-out.
+
+    An arm never logged (or a log without hold-out rows) gets ``{"status": "not computed: …"}`` and
+    no curve, instead of a coefficient of 0.
+    """
     out: dict[str, dict[str, Any]] = {}
     for k, action in enumerate(actions):
         if k == holdout:
             continue
-        frac, q = qini_curve(q_hat[:, k] - q_hat[:, holdout], logged == k, logged == holdout, y)
-        out[action.name] = {"fraction": frac, "qini": q, "qini_coefficient": qini_coefficient(frac, q)}
+        treated, control = logged == k, logged == holdout
+        if not treated.any() or not control.any():
+            why = "the arm was never logged" if not treated.any() else "no hold-out rows"
+            out[action.name] = {"status": f"not computed: {why}", "n_treated": int(treated.sum())}
+            continue
+        frac, q = qini_curve(q_hat[:, k] - q_hat[:, holdout], treated, control, y)
+        out[action.name] = {"fraction": frac, "qini": q, "qini_coefficient": qini_coefficient(frac, q), "status": "ok"}
     return out
 
 
@@ -175,13 +190,15 @@ def plot_uplift_curves(curves: dict[str, dict[str, dict[str, Any]]], out_path: P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    arms = sorted({arm for per_model in curves.values() for arm in per_model})
+    arms = sorted({arm for per_model in curves.values() for arm, c in per_model.items() if "qini" in c})
     fig, axes = plt.subplots(1, max(len(arms), 1), figsize=(6 * max(len(arms), 1), 4.2), squeeze=False)
     for ax, arm in zip(axes[0], arms):
         for model, per_arm in curves.items():
-            c = per_arm[arm]
+            c = per_arm.get(arm, {})
+            if "qini" not in c:
+                continue
             ax.plot(c["fraction"], c["qini"], label=f"{model} (Qini {c['qini_coefficient']:.4f})")
-        last = next(iter(curves.values()))[arm]
+        last = next(p[arm] for p in curves.values() if "qini" in p.get(arm, {}))
         ax.plot([0, 1], [0, last["qini"][-1]], "--", color="grey", label="random targeting")
         ax.set(
             title=f"Qini: {arm} vs hold-out",

@@ -19,6 +19,7 @@ from models.pyfunc import (
     ESTIMATOR_ARTIFACT,
     HeraldResponsePyfunc,
     load_estimator,
+    schema_metadata,
     signature_for,
     synthetic_input_example,
     to_model_input,
@@ -47,9 +48,9 @@ class RegisteredModel:
 
 
 def predict_served(model: mlflow.pyfunc.PyFuncModel, rows: pd.DataFrame) -> np.ndarray:
-    """Predict with a loaded pyfunc from raw rows, typed to its signature."""
-    schema = {spec.name: spec.type.name for spec in model.metadata.get_input_schema().inputs}
-    return np.asarray(model.predict(to_model_input(rows, schema)), dtype=np.float64)
+    """Predict with a loaded pyfunc from raw rows: its input columns, cast by the pyfunc itself."""
+    names = [spec.name for spec in model.metadata.get_input_schema().inputs]
+    return np.asarray(model.predict(rows[names]), dtype=np.float64)
 
 
 def register_challenger(
@@ -103,6 +104,7 @@ def _log_and_register(cfg: HeraldConfig, mlflow_run_id: str, estimator_path: str
             code_paths=[str(Path(models.__file__).parent)],
             signature=signature,
             input_example=example,
+            metadata=schema_metadata(schema),
             registered_model_name=cfg.model_name,
         )
     return str(info.registered_model_version)

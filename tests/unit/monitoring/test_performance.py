@@ -93,3 +93,29 @@ def test_matching_respects_message_channel_and_window() -> None:
     # c1/m2 went out on email, not push; c3's send came after the 7-day window.
     assert sorted(matched["send_id"]) == ["s1", "s3"]
     assert matched.set_index("send_id").loc["s3", "is_holdout"]
+
+
+def test_degenerate_outcomes_say_not_computed(cfg) -> None:
+    import numpy as np
+
+    from pipelines.monitoring.outcomes import performance_metrics
+
+    n = 80
+    matched = pd.DataFrame(
+        {
+            "is_holdout": [False] * n,  # no hold-out outcome at all
+            "channel_key": ["email"] * n,
+            "label": [0] * n,  # nobody responded: one class
+            "p_response": np.linspace(0.01, 0.2, n),
+            "decided_at": pd.Timestamp("2025-06-01", tz="UTC"),
+        }
+    )
+    rows, result = performance_metrics(matched, cfg)
+    assert any("realised uplift: no hold-out" in m for m in result.not_computed)
+    assert any("AUC: one class only" in m for m in result.not_computed)
+    assert not any(r["metric"] in ("auc", "realised_uplift", "calibration_ratio") for r in rows)
+    assert all(np.isfinite(r["value"]) for r in rows)
+    shuffled, result2 = performance_metrics(matched.iloc[::-1].reset_index(drop=True), cfg)
+    import json
+
+    assert json.dumps(result2.to_dict(), sort_keys=True) == json.dumps(result.to_dict(), sort_keys=True)
