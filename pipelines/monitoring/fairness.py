@@ -14,6 +14,7 @@ from pipelines.monitoring.drift_stats import _safe
 from pipelines.monitoring.outcomes import match_outcomes
 from pipelines.training.features import age_band
 from pipelines.warehouse import get_warehouse
+from pipelines.warehouse.extract import ensure_suppression_table
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL, MONITORING_METRICS
 
 
@@ -206,6 +207,7 @@ def fairness_from_tables(
     with get_warehouse(cfg) as warehouse:
         has_decisions = warehouse.has_table("decisions")
         latest = warehouse.query("latest_decisions") if has_decisions else pd.DataFrame()
+        ensure_suppression_table(warehouse)  # extract_sends leaves forgotten customers out
         sends = warehouse.query("extract_sends", {"since": since.to_pydatetime(), "until": until.to_pydatetime()})
         if len(latest):
             rows += fairness_rows(treatment_frame(latest, groups, messages), attributes, "decisions", cfg, skipped)

@@ -11,6 +11,7 @@ import pandas as pd
 from pipelines.config import HeraldConfig
 from pipelines.training.evaluate import response_metrics
 from pipelines.warehouse import get_warehouse
+from pipelines.warehouse.extract import ensure_suppression_table
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL, MONITORING_METRICS
 
 
@@ -153,6 +154,7 @@ def realised_performance(cfg: HeraldConfig, run_id: str, as_of: datetime) -> Per
         decisions = warehouse.query(
             "decisions_between", {"since": since.to_pydatetime(), "until": until.to_pydatetime()}
         )
+        ensure_suppression_table(warehouse)  # extract_sends leaves forgotten customers out
         sends = warehouse.query(
             "extract_sends", {"since": since.to_pydatetime(), "until": labels_final.to_pydatetime()}
         )

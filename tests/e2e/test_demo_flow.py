@@ -168,7 +168,7 @@ def test_explain_decision_names_model_settings_and_candidates(ran) -> None:
     from pipelines.cli import app
 
     decisions = _table(ran, "decisions")
-    sent = decisions[decisions["message_id"].notna()].iloc[0]
+    sent = decisions[decisions["message_id"].notna() & decisions["policy"].eq("exploit")].iloc[0]
     day = pd.Timestamp(sent["decided_at"]).date().isoformat()
     out = CliRunner().invoke(app, ["explain-decision", day, sent["customer_id"]], env={"HERALD_HOME": str(ran.home)})
     assert out.exit_code == 0, out.output

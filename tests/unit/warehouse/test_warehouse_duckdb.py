@@ -13,6 +13,7 @@ from pipelines.config import HeraldConfig
 from pipelines.errors import WarehouseError
 from pipelines.warehouse import Warehouse, get_warehouse
 from pipelines.warehouse.duckdb import DuckDBWarehouse
+from pipelines.warehouse.extract import ensure_suppression_table
 
 UTC = dt.UTC
 
@@ -126,8 +127,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> DuckDBWarehouse:
         ("reviews", reviews()),
     ]:
         wh.write(name, frame)
-    from pipelines.warehouse.extract import ensure_suppression_table
-
     ensure_suppression_table(wh)  # every extract query reads the suppression list
     return wh
 
@@ -248,6 +247,7 @@ def test_truncate_replaces_the_whole_table(path: Path) -> None:
     wh = DuckDBWarehouse(path, must_exist=False)
     assert wh.write("customers", customers()) == 4
     assert wh.write("customers", customers().head(2)) == 2
+    ensure_suppression_table(wh)
     assert sorted(wh.query("extract_customers")["customer_id"]) == ["c1", "c2"]
     assert wh.describe("customers")["birth_year"] == "INT64"  # contract type, although pandas held floats
 
@@ -331,8 +331,9 @@ def test_describe_maps_types_to_bigquery(path: Path) -> None:
 def test_custom_dataset_and_in_memory(tmp_path: Path) -> None:
     with DuckDBWarehouse(":memory:", "crm") as wh:
         wh.write("reviews", reviews())
+        ensure_suppression_table(wh)
         assert wh.query("extract_reviews", {"as_of": AS_OF})["review_id"].tolist() == ["r1"]
-        assert wh.list_tables() == ["reviews"]
+        assert wh.list_tables() == ["reviews", "suppressed_customers"]
 
 
 # ---- errors a user can fix ------------------------------------------------------------
