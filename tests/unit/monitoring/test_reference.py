@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from pipelines.monitoring.drift_stats import compute_drift
+from pipelines.monitoring.drift_report import compute_drift
 from pipelines.monitoring.reference import RARE, pool_rare, reference_frame, reference_sketch
 
 from .conftest import T, days, features_at, world
