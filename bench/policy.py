@@ -35,10 +35,10 @@ def ensure_champion(cfg: HeraldConfig, run_id: str = "bench-train") -> dict[str,
         training_set = training.build_features(run_id, validated, extracted)
         trained = training.train_baselines(run_id, training_set, mlflow_run)
         trained += training.train_deep(run_id, training_set, mlflow_run)
-        registered = training.register(run_id, training_set, trained, mlflow_run, validated)
-        decision = training.gate(run_id, training_set, registered, trained)
-        fallback = training.gate_fallback(run_id, training_set, trained, registered, decision, validated)
-        training.finish(run_id, mlflow_run, extracted, validated, trained, registered, decision, fallback)
+        record = training.register(run_id, mlflow_run, training_set, trained, validated)
+        decision = training.gate(record)
+        fallback = training.gate_fallback(record, decision)
+        training.finish(record, extracted["rows"], decision, fallback)
         champion = current_champion(cfg)
         if champion is None:
             reasons = decision["reasons"] + fallback.get("decision", {}).get("reasons", [])
@@ -133,7 +133,7 @@ def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: An
     """OPE of the deployed ε-greedy policy on the champion's test split, next to its true value."""
     from pipelines.policy.ope import evaluate, on_policy_value
     from pipelines.policy.replay import replay_target_policy
-    from pipelines.training.fit import load_rows
+    from pipelines.training.dataset import load_rows
 
     test = load_rows(rows_path, "test")
     replay = replay_target_policy(test, scorer, cfg.policy, max_rows=cfg.policy.ope_max_rows, seed=0)

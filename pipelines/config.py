@@ -15,6 +15,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from models.settings import DeepSettings
 from pipelines.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -98,31 +99,6 @@ class MonitoringSettings(BaseModel):
     fairness_calibration_threshold: float = 0.1
     fairness_min_group_size: int = 30
     fairness_window_days: int = 14
-
-
-class DeepSettings(BaseModel):
-    """The deep response model: on/off, schedule, sizes and modality switches (see models/deep.py)."""
-
-    enabled: bool = True
-    max_epochs: int = 12
-    batch_size: int = 2048
-    hidden: int = 64
-    head_hidden: int = 128
-    seq_hidden: int = 32
-    # Encoder over the last events: "gru" (default) or "transformer"; `make bench SECTION=sequence`.
-    sequence_encoder: Literal["gru", "transformer"] = "gru"
-    # Wide & deep: linear logit terms straight from the tabular columns beside the towers.
-    wide: bool = True
-    # Seeds averaged at prediction time (each one a full fit: fit time grows linearly).
-    ensemble: int = 1
-    # Multi-task: weight of the opens/clicks loss learned beside the response (0 = off). Opens and
-    # clicks are ten times more frequent than conversions and teach channel, hour and category fit.
-    auxiliary_weight: float = 0.5
-    sequence: bool = True
-    reviews: bool = True
-    text: bool = True
-    images: bool = True
-    seed: int = 7
 
 
 class HillstromSettings(BaseModel):
@@ -211,8 +187,17 @@ class HeraldConfig(BaseSettings):
     # Training reads sends from the last label_window_days; features are taken as of its start.
     label_window_days: int = 60
     event_history_days: int = 60
-    test_share: float = 0.2
-    validation_share: float = 0.1
+    # Training protocol (pipelines/training/protocol.py): rolling-origin validation over cv_folds
+    # blocks of cv_fold_share of the labelled sends each, newest last; the oldest rest only trains.
+    # Within a fold, the newest cv_stop_share of its training rows steers early stopping.
+    cv_folds: int = 3
+    cv_fold_share: float = 0.2
+    cv_stop_share: float = 0.15
+    # Post-hoc calibration fitted on out-of-fold scores: "platt", "isotonic", or "auto" (isotonic
+    # from 1,000 out-of-fold responders up, Platt below).
+    calibration: Literal["auto", "platt", "isotonic"] = "auto"
+    # The deep + LightGBM blend (mean logit, one pyfunc) as a further candidate.
+    training_blend: bool = True
 
     # Validation gate: quarantine tolerance, freshness and volume bands (see pipelines/validate.py).
     validation_max_rejected_share: float = 0.01
@@ -228,8 +213,20 @@ class HeraldConfig(BaseSettings):
     scoring_shards: int = 4
     # Customers scored together in one model call: bounds a shard's memory, whatever the shard's size.
     scoring_batch_customers: int = 250
-    # Champion/challenger gate: AUC margin over champion and baselines, calibration and fairness bounds.
+    # Champion/challenger gate (pipelines/training/promotion.py), all on out-of-fold rows with paired
+    # customer-bootstrap intervals: a candidate is eligible when the lower bound of its log-loss gain
+    # over the prior-rate predictor exceeds promotion_min_log_loss_gain; among eligible ones not beaten
+    # on AUC with confidence, promotion_preference decides. The challenger is refused when the upper
+    # bound of (challenger − champion) AUC, on at least promotion_min_champion_rows rows newer than the
+    # champion's training data, is below promotion_margin.
     promotion_margin: float = 0.0
+    promotion_bootstrap: int = 200
+    promotion_confidence: float = 0.9
+    promotion_min_log_loss_gain: float = 0.0
+    promotion_min_champion_rows: int = 200
+    promotion_preference: list[str] = Field(
+        default_factory=lambda: ["blend", "deep", "lightgbm", "logreg", "fixed_action"]
+    )
     promotion_max_ece: float = 0.05
     promotion_max_group_auc_gap: float = 0.15
 

@@ -1,10 +1,10 @@
-"""Register a trained model in MLflow as the challenger, gate it, and move the champion alias."""
+"""MLflow registry I/O: log and register a version, apply a gate decision, find the champion."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from models.pyfunc import ESTIMATOR_ARTIFACT, HeraldResponsePyfunc, load_estimat
 from pipelines.config import REPO_ROOT, HeraldConfig
 from pipelines.errors import RegistryError
 from pipelines.tracking import connect
-from pipelines.training.evaluate import response_metrics
+from pipelines.training.promotion import GateDecision
 from pipelines.warehouse import get_warehouse
 
 CHAMPION = "champion"
@@ -27,8 +27,19 @@ CHALLENGER = "challenger"
 PROMOTIONS_TABLE = "model_promotions"
 
 
+def input_example(rows: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
+    """The few rows logged with the model as its input example, typed to its signature.
+
+    Includes a hold-out row: its message columns are empty, as in serving.
+    """
+    sample = pd.concat([rows[rows["message_id"].isna()].head(1), rows.head(4)])
+    return to_model_input(sample, schema).reset_index(drop=True)
+
+
 @dataclass
 class RegisteredModel:
+    """One registered model version and which estimator it holds."""
+
     name: str
     version: str
     model_uri: str
@@ -76,9 +87,7 @@ def register_challenger(
 def _log_and_register(cfg: HeraldConfig, mlflow_run_id: str, estimator_path: str, example_rows: pd.DataFrame) -> str:
     estimator = load_estimator(Path(estimator_path))
     schema = estimator.input_schema()
-    # Include a hold-out row in the example: its message columns are empty, as in serving.
-    sample = pd.concat([example_rows[example_rows["message_id"].isna()].head(1), example_rows.head(4)])
-    example = to_model_input(sample, schema).reset_index(drop=True)
+    example = input_example(example_rows, schema)
     signature = signature_for(schema)
     with mlflow.start_run(run_id=mlflow_run_id):
         info = mlflow.pyfunc.log_model(
@@ -93,70 +102,18 @@ def _log_and_register(cfg: HeraldConfig, mlflow_run_id: str, estimator_path: str
     return str(info.registered_model_version)
 
 
-@dataclass
-class GateDecision:
-    promoted: bool
-    version: str
-    reasons: list[str] = field(default_factory=list)
-    challenger_auc: float = float("nan")
-    champion_version: str | None = None
-    champion_auc: float | None = None
+def apply_decision(cfg: HeraldConfig, run_id: str, decision: GateDecision) -> GateDecision:
+    """Move the champion alias when promoted, tag the version with the verdict, record it.
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def gate_challenger(
-    cfg: HeraldConfig,
-    run_id: str,
-    challenger: RegisteredModel,
-    test_rows: pd.DataFrame,
-    baseline_aucs: dict[str, float],
-    group_auc_gap: float = 0.0,
-) -> GateDecision:
-    """Promote the challenger only if it beats the champion and every other baseline on the test split.
-
-    Baselines trained in the same run are compared by name, so a challenger never has to beat
-    itself. Every decision, promoted or not, is written to ``model_promotions`` and tagged on the
-    model version, so "which model served on date D" is answerable.
+    Every decision, promoted or not, is written to ``model_promotions`` and tagged on the model
+    version, so "which model served on date D" is answerable.
     """
     client = connect(cfg)
-    y = test_rows["label"].to_numpy()
-    challenger_model = mlflow.pyfunc.load_model(challenger.model_uri)
-    metrics = response_metrics(y, predict_served(challenger_model, test_rows))
-    decision = GateDecision(promoted=True, version=challenger.version, challenger_auc=metrics["auc"])
-    margin = cfg.promotion_margin
-    champion = current_champion(cfg)
-    if champion is not None and champion.version != challenger.version:
-        champion_model = mlflow.pyfunc.load_model(champion.model_uri)
-        champion_auc = response_metrics(y, predict_served(champion_model, test_rows))["auc"]
-        decision.champion_version, decision.champion_auc = champion.version, champion_auc
-        if not metrics["auc"] >= champion_auc + margin:
-            decision.promoted = False
-            decision.reasons.append(
-                f"AUC {metrics['auc']:.4f} < champion v{champion.version} {champion_auc:.4f} + margin {margin}"
-            )
-    elif champion is None:
-        decision.reasons.append("no champion yet")
-    for name, auc in baseline_aucs.items():
-        if name != challenger.estimator and not metrics["auc"] >= auc + margin:
-            decision.promoted = False
-            decision.reasons.append(f"AUC {metrics['auc']:.4f} < baseline {name} {auc:.4f} + margin {margin}")
-    if metrics["ece"] > cfg.promotion_max_ece:
-        decision.promoted = False
-        decision.reasons.append(f"calibration error {metrics['ece']:.4f} > bound {cfg.promotion_max_ece}")
-    if group_auc_gap > cfg.promotion_max_group_auc_gap:
-        decision.promoted = False
-        decision.reasons.append(
-            f"AUC gap between protected groups {group_auc_gap:.4f} > bound {cfg.promotion_max_group_auc_gap}"
-        )
     if decision.promoted:
-        beaten = "champion and baselines" if champion is not None else "baselines"
-        decision.reasons.append(f"beats {beaten}; calibration and group AUC gap within bounds")
-        client.set_registered_model_alias(cfg.model_name, CHAMPION, challenger.version)
-    client.set_model_version_tag(cfg.model_name, challenger.version, "gate.promoted", str(decision.promoted))
-    client.set_model_version_tag(cfg.model_name, challenger.version, "gate.reasons", "; ".join(decision.reasons))
-    aliases = client.get_model_version(cfg.model_name, challenger.version).aliases
+        client.set_registered_model_alias(cfg.model_name, CHAMPION, decision.version)
+    client.set_model_version_tag(cfg.model_name, decision.version, "gate.promoted", str(decision.promoted))
+    client.set_model_version_tag(cfg.model_name, decision.version, "gate.reasons", "; ".join(decision.reasons))
+    aliases = client.get_model_version(cfg.model_name, decision.version).aliases
     record_promotion(cfg, run_id, decision, ",".join(sorted(aliases)) or None)
     return decision
 
@@ -218,6 +175,7 @@ def served_estimator(cfg: HeraldConfig, model: RegisteredModel) -> Any:
 
 
 def require_champion(cfg: HeraldConfig) -> RegisteredModel:
+    """The champion version; RegistryError naming the fix before the first promotion."""
     champion = current_champion(cfg)
     if champion is None:
         raise RegistryError(
@@ -228,12 +186,9 @@ def require_champion(cfg: HeraldConfig) -> RegisteredModel:
 
 
 def git_commit() -> str:
+    """The checkout's commit, recorded on every version ("unknown" outside git)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def as_float_dict(metrics: dict[str, float]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}

@@ -75,7 +75,7 @@ def test_champion_predicts_from_raw_rows(ran) -> None:
     import mlflow
 
     from pipelines.tracking import connect
-    from pipelines.training.fit import load_rows
+    from pipelines.training.dataset import load_rows
     from pipelines.training.registry import predict_served
 
     connect(ran)  # tracking and registry URIs are process-wide; an earlier test may have set others
