@@ -187,14 +187,12 @@ class HeraldConfig(BaseSettings):
     # Training reads sends from the last label_window_days; features are taken as of its start.
     label_window_days: int = 60
     event_history_days: int = 60
-    # Training protocol (pipelines/training/protocol.py): rolling-origin validation over cv_folds
-    # blocks of cv_fold_share of the labelled sends each, newest last; the oldest rest only trains.
-    # Within a fold, the newest cv_stop_share of its training rows steers early stopping.
+    # Training protocol (pipelines/training/protocol.py): cv_folds time blocks of cv_fold_share of the
+    # sends each, newest last; the newest cv_stop_share of a fold's training rows steers early stopping.
     cv_folds: int = 3
     cv_fold_share: float = 0.2
     cv_stop_share: float = 0.15
-    # Post-hoc calibration fitted on out-of-fold scores: "platt", "isotonic", or "auto" (isotonic
-    # from 1,000 out-of-fold responders up, Platt below).
+    # Calibration on out-of-fold scores; "auto": isotonic from 1,000 out-of-fold responders, else Platt.
     calibration: Literal["auto", "platt", "isotonic"] = "auto"
     # The deep + LightGBM blend (mean logit, one pyfunc) as a further candidate.
     training_blend: bool = True
@@ -213,19 +211,17 @@ class HeraldConfig(BaseSettings):
     scoring_shards: int = 4
     # Customers scored together in one model call: bounds a shard's memory, whatever the shard's size.
     scoring_batch_customers: int = 250
-    # Champion/challenger gate (pipelines/training/promotion.py), all on out-of-fold rows with paired
-    # customer-bootstrap intervals: a candidate is eligible when the lower bound of its log-loss gain
-    # over the prior-rate predictor exceeds promotion_min_log_loss_gain; among eligible ones not beaten
-    # on AUC with confidence, promotion_preference decides. The challenger is refused when the upper
-    # bound of (challenger − champion) AUC, on at least promotion_min_champion_rows rows newer than the
-    # champion's training data, is below promotion_margin.
+    # Gate (pipelines/training/promotion.py; paired customer-bootstrap intervals on out-of-fold rows):
+    # eligible = AUC gain over the prior rate (0.5) above min_auc_gain at the lower bound; ties on AUC
+    # go by preference; refused when the upper bound of AUC − champion's (on at least
+    # min_champion_rows rows newer than its data) is below promotion_margin; then ECE and group bounds.
     promotion_margin: float = 0.0
     promotion_bootstrap: int = 200
     promotion_confidence: float = 0.9
-    promotion_min_log_loss_gain: float = 0.0
+    promotion_min_auc_gain: float = 0.0
     promotion_min_champion_rows: int = 200
     promotion_preference: list[str] = Field(
-        default_factory=lambda: ["blend", "deep", "lightgbm", "logreg", "fixed_action"]
+        default_factory=lambda: ["deep", "blend", "lightgbm", "logreg", "fixed_action"]
     )
     promotion_max_ece: float = 0.05
     promotion_max_group_auc_gap: float = 0.15

@@ -114,9 +114,10 @@ class Selection:
 def select_challenger(
     boot: Bootstrap, candidates: list[str], preference: list[str], prior: str = "prior", min_gain: float = 0.0
 ) -> Selection:
-    """The challenger: among candidates whose log-loss gain over the prior-rate predictor has a lower
-    bound above ``min_gain``, the most preferred one that no other eligible candidate beats on AUC with
-    confidence. None eligible: the fixed-action model, so a run never leaves nothing to serve.
+    """The challenger: among candidates that beat the prior-rate predictor with confidence (the lower
+    bound of their AUC gain over it, whose AUC is 0.5, above ``min_gain``), the most preferred one
+    that no other eligible candidate beats on AUC with confidence. None eligible: the fixed-action
+    model, so a run never leaves nothing to serve. The log-loss gain over the prior is reported.
     """
     evidence: dict[str, dict[str, float]] = {}
     reasons: list[str] = []
@@ -126,12 +127,13 @@ def select_challenger(
         auc_lo, auc_hi = boot.interval(boot.auc_samples[name])
         evidence[name] = {"auc": boot.auc[name], "auc_low": auc_lo, "auc_high": auc_hi}
         evidence[name].update({"log_loss_gain": gain, "log_loss_gain_low": lo, "log_loss_gain_high": hi})
-        if lo > min_gain:
+        d, d_lo, d_hi = boot.auc_difference(name, prior)
+        if d_lo > min_gain:
             eligible.append(name)
         else:
             reasons.append(
                 f"{name} does not beat the prior-rate predictor with confidence "
-                f"(log-loss gain {gain:+.5f} [{lo:+.5f}, {hi:+.5f}], needs low > {min_gain})"
+                f"(AUC gain {d:+.4f} [{d_lo:+.4f}, {d_hi:+.4f}], needs low > {min_gain})"
             )
     beaten = {a: [b for b in eligible if b != a and boot.auc_difference(b, a)[1] > 0] for a in eligible}
     rank = {name: i for i, name in enumerate(preference)}

@@ -213,9 +213,9 @@ def selection_lines(selection: dict[str, Any]) -> list[str]:
         "",
         "## How this version was chosen",
         "",
-        "Out-of-fold rows of every validation block, paired customer-bootstrap intervals. Log-loss gain: "
-        "over the prior-rate predictor (the past response rate); a candidate is eligible when its lower "
-        "bound is above zero.",
+        "Out-of-fold rows of every validation block, paired customer-bootstrap intervals. A candidate is "
+        "eligible when the lower bound of its AUC gain over the prior-rate predictor (the past response "
+        "rate, AUC 0.5) is above zero; the log-loss gain over it says how much its probabilities add.",
         "",
         "| candidate | AUC [interval] | log-loss gain [interval] |",
         "|---|---|---|",

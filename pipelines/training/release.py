@@ -95,7 +95,7 @@ def register(
     boot = evidence(cfg, evaluated, predictions)
     candidates = [m["name"] for m in trained if m["name"] != FIXED_ACTION]
     selection = select_challenger(
-        boot, candidates, cfg.promotion_preference, prior=PRIOR, min_gain=cfg.promotion_min_log_loss_gain
+        boot, candidates, cfg.promotion_preference, prior=PRIOR, min_gain=cfg.promotion_min_auc_gain
     )
     connect(cfg)
     with mlflow.start_run(run_id=mlflow_run_id):  # every model's figures side by side on the DAG run
@@ -203,7 +203,10 @@ def gate(
     inputs = GateInputs(
         version=challenger.version,
         estimator=challenger.estimator,
-        auc=float(candidate["metrics"].get("cv_auc", float("nan"))),
+        # Block-mean out-of-fold AUC, as the selection measured it (pooled AUC mixes the blocks' rates).
+        auc=float(
+            selection.get("evidence", {}).get(challenger.estimator, candidate["metrics"]).get("auc", float("nan"))
+        ),
         ece=float(candidate["metrics"].get("cv_ece", float("nan"))),
         group_auc_gap=review.max_group_auc_gap if computed else None,
         champion_version=champion.version if champion else None,
