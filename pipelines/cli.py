@@ -155,6 +155,8 @@ def print_summary(cfg: HeraldConfig) -> None:
                 f"Registered: {reg['name']} version {reg['version']} ({reg['estimator']}), {verdict} — "
                 + "; ".join(gate["reasons"])
             )
+        if training.get("serving"):
+            console.print(f"Serving: {training['serving']}")
     if scoring:
         console.print(
             f"Decisions written: {scoring['decisions']:,} ({scoring['messages_sent']:,} messages, "
