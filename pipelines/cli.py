@@ -143,7 +143,7 @@ def print_summary(cfg: HeraldConfig) -> None:
             table.add_row(
                 name,
                 *(
-                    f"{metrics.get('test_' + k, float('nan')):.4f}"
+                    f"{metrics.get('test_' + k) if metrics.get('test_' + k) is not None else float('nan'):.4f}"
                     for k in ("auc", "pr_auc", "log_loss", "brier", "ece")
                 ),
             )

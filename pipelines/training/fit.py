@@ -24,6 +24,7 @@ from pipelines.config import HeraldConfig
 from pipelines.tracking import connect
 from pipelines.training.dataset import TrainingSet, model_exclusions
 from pipelines.training.evaluate import response_metrics
+from pipelines.training.promotion import json_safe
 from pipelines.training.protocol import EstimatorFactory, cross_fitted_calibration, fit_calibrator, run_protocol
 
 BASELINES = ("logreg", "lightgbm", "fixed_action")
@@ -43,7 +44,7 @@ class TrainedModel:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return json_safe(asdict(self))
 
 
 def deep_settings(cfg: HeraldConfig) -> Any:

@@ -19,6 +19,17 @@ EPS = 1e-6
 FIXED_ACTION = "fixed_action"
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None: Airflow's XCom is strict JSON."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
 def _auc(y: np.ndarray, p: np.ndarray, w: np.ndarray, fold: np.ndarray) -> float:
     """Weighted AUC per validation block, averaged with the blocks' resampled weights."""
     total, weight = 0.0, 0.0
@@ -108,7 +119,7 @@ class Selection:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return json_safe(asdict(self))
 
 
 def select_challenger(
@@ -168,7 +179,7 @@ class GateDecision:
     champion_auc: float | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return json_safe(asdict(self))
 
 
 @dataclass

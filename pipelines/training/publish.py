@@ -141,9 +141,9 @@ def model_card(
     ]
     for model, m in metrics.items():
         lines.append(
-            f"| {model} | {m.get('test_auc', float('nan')):.4f} | {m.get('test_pr_auc', float('nan')):.4f} | "
-            f"{m.get('test_log_loss', float('nan')):.4f} | {m.get('test_brier', float('nan')):.4f} | "
-            f"{m.get('test_ece', float('nan')):.4f} |"
+            f"| {model} | "
+            + " | ".join(f"{_nan(m.get(f'test_{k}')):.4f}" for k in ("auc", "pr_auc", "log_loss", "brier", "ece"))
+            + " |"
         )
     if selection:
         lines += selection_lines(selection)
@@ -207,6 +207,10 @@ def model_card(
     return "\n".join(lines)
 
 
+def _nan(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def selection_lines(selection: dict[str, Any]) -> list[str]:
     """The card's "how this version was chosen" section: interval evidence per candidate and reasons."""
     lines = [
@@ -222,8 +226,9 @@ def selection_lines(selection: dict[str, Any]) -> list[str]:
     ]
     for name, e in selection.get("evidence", {}).items():
         lines.append(
-            f"| {name} | {e['auc']:.4f} [{e['auc_low']:.4f}, {e['auc_high']:.4f}] | "
-            f"{e['log_loss_gain']:+.5f} [{e['log_loss_gain_low']:+.5f}, {e['log_loss_gain_high']:+.5f}] |"
+            f"| {name} | {_nan(e['auc']):.4f} [{_nan(e['auc_low']):.4f}, {_nan(e['auc_high']):.4f}] | "
+            f"{_nan(e['log_loss_gain']):+.5f} [{_nan(e['log_loss_gain_low']):+.5f}, "
+            f"{_nan(e['log_loss_gain_high']):+.5f}] |"
         )
     lines += ["", *[f"- {r}" for r in selection.get("reasons", [])]]
     return lines

@@ -45,6 +45,11 @@ from pipelines.training.review import review_model
 PRIOR = "prior"
 
 
+def _finite(value: Any) -> float:
+    """A metric from XCom (None where it was NaN) as a float."""
+    return float("nan") if value is None else float(value)
+
+
 def out_of_fold(training: TrainingSet, trained: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The out-of-fold rows (same rows for every candidate) and each candidate's calibrated predictions.
 
@@ -100,7 +105,9 @@ def register(
     connect(cfg)
     with mlflow.start_run(run_id=mlflow_run_id):  # every model's figures side by side on the DAG run
         mlflow.log_dict(selection.to_dict(), "selection.json")
-        mlflow.log_metrics({f"{m['name']}.{k}": v for m in trained for k, v in m["metrics"].items() if v == v})
+        mlflow.log_metrics(
+            {f"{m['name']}.{k}": v for m in trained for k, v in m["metrics"].items() if v is not None and v == v}
+        )
     version = register_candidate(cfg, run_id, ts, trained, selection.challenger, validation)
     return {"trained": trained, "selection": selection.to_dict(), "registered": version.to_dict()}
 
@@ -199,15 +206,14 @@ def gate(
     compared, champion_auc = (
         versus_champion(cfg, champion, evaluated, predictions[challenger.estimator]) if champion else (None, None)
     )
+    evidence_of = selection.get("evidence", {}).get(challenger.estimator, {})
     computed = any(np.isfinite(m["auc"]) for per in review.group_metrics.values() for m in per.values())
     inputs = GateInputs(
         version=challenger.version,
         estimator=challenger.estimator,
         # Block-mean out-of-fold AUC, as the selection measured it (pooled AUC mixes the blocks' rates).
-        auc=float(
-            selection.get("evidence", {}).get(challenger.estimator, candidate["metrics"]).get("auc", float("nan"))
-        ),
-        ece=float(candidate["metrics"].get("cv_ece", float("nan"))),
+        auc=_finite(evidence_of.get("auc", candidate["metrics"].get("cv_auc"))),
+        ece=_finite(candidate["metrics"].get("cv_ece")),
         group_auc_gap=review.max_group_auc_gap if computed else None,
         champion_version=champion.version if champion else None,
         champion_estimator=champion.estimator if champion else None,

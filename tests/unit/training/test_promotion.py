@@ -119,3 +119,10 @@ def test_the_fixed_action_serves_only_when_there_is_no_champion() -> None:
     assert gate_decision(_inputs(estimator=FIXED_ACTION, ece=0.2), **BOUNDS).promoted
     kept = gate_decision(_inputs(estimator=FIXED_ACTION, champion_version="1"), **BOUNDS)
     assert not kept.promoted and "never replaces champion v1" in kept.reasons[0]
+
+
+def test_decisions_travel_as_strict_json_for_xcom() -> None:
+    import json
+
+    decision = gate_decision(_inputs(auc=float("nan"), estimator=FIXED_ACTION), **BOUNDS)
+    assert json.loads(json.dumps(decision.to_dict(), allow_nan=False))["challenger_auc"] is None
