@@ -127,7 +127,7 @@ def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: An
     """OPE of the deployed ε-greedy policy on the champion's test split, next to its true value."""
     from pipelines.policy.ope import evaluate, on_policy_value
     from pipelines.policy.replay import replay_target_policy
-    from pipelines.training.fit import load_rows
+    from pipelines.training.dataset import load_rows
 
     test = load_rows(rows_path, "test")
     replay = replay_target_policy(test, scorer, cfg.policy, max_rows=cfg.policy.ope_max_rows, seed=0)

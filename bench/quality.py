@@ -50,7 +50,7 @@ def prepare_training(cfg: HeraldConfig) -> tuple[dict[str, Any], list[dict[str, 
 
 def run(cfg: HeraldConfig) -> dict[str, Any]:
     from models.pyfunc import load_estimator
-    from pipelines.training.fit import load_rows
+    from pipelines.training.dataset import load_rows
 
     training_set, trained = prepare_training(cfg)
     test = load_rows(training_set["rows_path"], "test")
@@ -58,7 +58,8 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
     oracle = oracle_auc(cfg, test)
     models: dict[str, dict[str, float]] = {}
     for model in trained:
-        p = load_estimator(model["estimator_path"]).predict_proba(test)
+        # The newest fold's fit never saw the test block; the served file was refitted on it.
+        p = load_estimator(model.get("review_path") or model["estimator_path"]).predict_proba(test)
         auc = float(roc_auc_score(y, p))
         models[model["name"]] = {"auc": auc, "norm_auc": normalised_auc(auc, oracle)}
     bound = latent_bound_auc(cfg, training_set["rows_path"])
@@ -90,7 +91,7 @@ def latent_bound_auc(cfg: HeraldConfig, rows_path: str) -> float:
     A diagnostic, not a model: it says how much of the gap to the oracle comes from traits the
     data only hints at, versus what a model fails to extract from the data it has.
     """
-    from pipelines.training.fit import load_rows
+    from pipelines.training.dataset import load_rows
 
     scorer = fit_latent_scorer(cfg, rows_path)
     test = load_rows(rows_path, "test")
@@ -104,7 +105,7 @@ def trait_importance(cfg: HeraldConfig, rows_path: str, full: float) -> dict[str
     observed data from the oracle.
     """
     from pipelines.synthetic import load_oracle
-    from pipelines.training.fit import load_rows
+    from pipelines.training.dataset import load_rows
 
     test = load_rows(rows_path, "test")
     columns = load_oracle(cfg.home / "world").customer_truth.columns
@@ -130,7 +131,7 @@ def fit_latent_scorer(
     import lightgbm as lgb
 
     from pipelines.synthetic import load_oracle
-    from pipelines.training.fit import load_rows
+    from pipelines.training.dataset import load_rows
 
     oracle = load_oracle(cfg.home / "world")
     truth = oracle.customer_truth.set_index("customer_id").drop(columns=withheld or [])

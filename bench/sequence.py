@@ -18,7 +18,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 def run(cfg: HeraldConfig) -> dict[str, Any]:
     """Train the deep model once per variant on one training set (same seed) and compare."""
     from bench.quality import oracle_auc, prepare_training_set
-    from pipelines.training.fit import TrainingSet, load_rows, train_deep
+    from pipelines.training.dataset import TrainingSet, load_rows
+    from pipelines.training.fit import train_deep
 
     run_id = "bench-sequence"
     training_set, mlflow_run = prepare_training_set(cfg)
@@ -30,7 +31,7 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
         started = time.perf_counter()
         trained = train_deep(variant_cfg, run_id, ts, mlflow_run)
         seconds = time.perf_counter() - started
-        m = trained.metrics
+        m = trained[0].metrics
         variants[name] = {
             "valid_auc": m["valid_auc"],
             "test_auc": m["test_auc"],

@@ -13,7 +13,8 @@ import torch
 
 from bench.quality import prepare_training_set
 from pipelines.config import HeraldConfig
-from pipelines.training.fit import deep_config, load_rows, model_exclusions
+from pipelines.training.dataset import load_rows, model_exclusions
+from pipelines.training.fit import deep_settings
 
 
 def _fresh(deep: Any) -> tuple[Any, Any]:
@@ -33,7 +34,7 @@ def run(cfg: HeraldConfig, epochs: int = 2) -> dict[str, Any]:
     training_set, _ = prepare_training_set(cfg)
     train = load_rows(training_set["rows_path"], "train")
     preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
-    deep = DeepResponse(preprocessor, deep_config(cfg))
+    deep = DeepResponse(preprocessor, deep_settings(cfg))
     torch.set_num_threads(deep.config.threads)
     # Fit the encoders once (text embeddings cached); both loops then train the same network on the same tensors.
     from models.encoding import DeepFeaturizer

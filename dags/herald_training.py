@@ -8,12 +8,15 @@ from herald_defaults import DEFAULT_ARGS, START_DATE, herald_step, run_as_of
 DOC = """
 ### Herald training
 Pulls customers, events, messages, sends and reviews, validates them with Great Expectations,
-builds the training set (features as of the start of the label window, time split), trains
-the response models, registers the deep model in MLflow as **challenger** with its review
-material, and promotes it to **champion** only if it beats the current champion and every
-baseline on the test split. If the gate refuses it, the run's best baseline (on validation) is
-registered and gated against the champion, so the first run leaves a model to serve and an old
-champion is replaced by a better one. Every gate decision lands in `model_promotions`.
+builds the training set (features as of the start of the label window, rolling-origin folds by
+send time), trains every model through the protocol (folds for early stopping and evidence, refit
+on all labelled sends, out-of-fold calibration), and registers as **challenger** the candidate
+that beats the prior-rate predictor with confidence and is not beaten on AUC with confidence by
+another (paired customer-bootstrap intervals; preference order breaks ties). The gate promotes it
+to **champion** unless the champion is better with confidence on newer rows or a calibration or
+fairness bound is broken; when refused, the next eligible candidate is gated, and a first run
+with nothing eligible serves the best fixed action by logged outcome. Every gate decision lands
+in `model_promotions`.
 Every task logs to one MLflow run named after this DAG run; each model has a child run.
 """
 
@@ -79,51 +82,29 @@ def herald_training() -> None:
         from pipelines.flows import training
 
         return training.register(
-            get_current_context()["run_id"], training_set, [*baselines, *deep], run["mlflow_run_id"], validated
+            get_current_context()["run_id"], run["mlflow_run_id"], training_set, [*baselines, *deep], validated
         )
 
     @task
     @herald_step
-    def gate(training_set: dict, registered: dict, baselines: list, deep: list) -> dict:
+    def gate(record: dict) -> dict:
         from pipelines.flows import training
 
-        return training.gate(get_current_context()["run_id"], training_set, registered, [*baselines, *deep])
+        return training.gate(record)
 
     @task
     @herald_step
-    def gate_fallback(
-        training_set: dict, baselines: list, deep: list, registered: dict, decision: dict, validated: dict
-    ) -> dict:
+    def gate_fallback(record: dict, decision: dict) -> dict:
         from pipelines.flows import training
 
-        return training.gate_fallback(
-            get_current_context()["run_id"], training_set, [*baselines, *deep], registered, decision, validated
-        )
+        return training.gate_fallback(record, decision)
 
     @task
     @herald_step
-    def finish(
-        run: dict[str, str],
-        extracted: dict,
-        validated: dict,
-        baselines: list,
-        deep: list,
-        registered: dict,
-        decision: dict,
-        fallback: dict,
-    ) -> dict:
+    def finish(record: dict, extracted: dict, decision: dict, fallback: dict) -> dict:
         from pipelines.flows import training
 
-        return training.finish(
-            get_current_context()["run_id"],
-            run["mlflow_run_id"],
-            extracted,
-            validated,
-            [*baselines, *deep],
-            registered,
-            decision,
-            fallback,
-        )
+        return training.finish(record, extracted["rows"], decision, fallback)
 
     run = start()
     extracted = extract(run)
@@ -131,10 +112,10 @@ def herald_training() -> None:
     training_set = build_features(validated, extracted)
     baselines = train_baselines(run, training_set)
     deep = train_deep(run, training_set)  # parallel to the baselines
-    registered = register(run, training_set, baselines, deep, validated)
-    decision = gate(training_set, registered, baselines, deep)
-    fallback = gate_fallback(training_set, baselines, deep, registered, decision, validated)
-    finish(run, extracted, validated, baselines, deep, registered, decision, fallback)
+    record = register(run, training_set, baselines, deep, validated)  # the run record the rest pass along
+    decision = gate(record)
+    fallback = gate_fallback(record, decision)
+    finish(record, extracted, decision, fallback)
 
 
 herald_training()

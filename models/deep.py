@@ -6,7 +6,7 @@ import copy
 import logging
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,40 +17,9 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping
 
 from models.data import CustomerBatchSampler, ResponseDataModule, gather
 from models.encoding import DeepFeaturizer, EncodedRows
-from models.preprocessing import AUXILIARY_OUTCOMES, TabularPreprocessor
+from models.preprocessing import TabularPreprocessor
 from models.response import ResponseModule
-
-
-@dataclass
-class DeepConfig:
-    """Size, schedule and modality switches of the deep model (a switched-on modality without data turns off)."""
-
-    max_epochs: int = 12
-    batch_size: int = 2048
-    hidden: int = 64
-    part_dim: int = 32
-    seq_hidden: int = 32
-    sequence_encoder: str = "gru"  # or "transformer" (models/components/sequence.py)
-    context_dim: int = 16
-    head_hidden: int = 128
-    dropout: float = 0.2
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    patience: int = 2
-    ensemble: int = 1  # models trained with seeds seed, seed+1, ...; predictions are their mean
-    wide: bool = True  # wide & deep: linear logit terms straight from the tabular columns
-    # Multi-task: weight of the auxiliary outcomes' loss (opens, clicks) beside the response; 0 = off.
-    auxiliary_weight: float = 0.5
-    auxiliary_outcomes: tuple[str, ...] = AUXILIARY_OUTCOMES
-    schedule: str = "constant"  # learning rate over training: constant, onecycle or cosine
-    seed: int = 7
-    threads: int = 1  # tiny ops: one thread avoids OpenMP spin-waits that cost 10-100× on 2 busy cores
-    sequence: bool = True
-    reviews: bool = True
-    text: bool = True
-    images: bool = True
-    text_cache_dir: str | None = None
-    fast_dev_run: bool = False
+from models.settings import DeepSettings
 
 
 class _KeepBest(Callback):
@@ -58,6 +27,7 @@ class _KeepBest(Callback):
 
     def __init__(self) -> None:
         self.best = float("inf")
+        self.best_epoch: int | None = None
         self.state: dict[str, torch.Tensor] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
@@ -66,6 +36,7 @@ class _KeepBest(Callback):
             return
         if float(loss) < self.best:
             self.best = float(loss)
+            self.best_epoch = trainer.current_epoch + 1
             self.state = copy.deepcopy(module.state_dict())
 
 
@@ -74,7 +45,7 @@ class DeepResponse:
     """Customer tower × message tower × context, fused by an MLP head; see ``models/components``."""
 
     preprocessor: TabularPreprocessor
-    config: DeepConfig = field(default_factory=DeepConfig)
+    config: DeepSettings = field(default_factory=DeepSettings)
     name: str = "deep"
     featurizer: DeepFeaturizer | None = None
     arch: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +53,9 @@ class DeepResponse:
     fit_seconds: float = float("nan")
     module: ResponseModule | None = None
     members: list[ResponseModule] = field(default_factory=list)  # further seeds of an ensemble
+    # Epochs the first member trained until its lowest validation loss (None without validation rows):
+    # what a refit on all rows without a validation slice trains for (pipelines/training/protocol.py).
+    best_iterations: int | None = None
 
     # ---- training --------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> DeepResponse:
@@ -101,15 +75,16 @@ class DeepResponse:
         self.arch = self._architecture()
         rate = float(train["label"].mean())
         # Members of a seed ensemble differ only in seed (initialisation and batch order).
-        members = [self._train_one(cfg.seed + i, rate, enc_train, enc_valid) for i in range(max(cfg.ensemble, 1))]
-        self.module, self.members = members[0], members[1:]
+        fitted = [self._train_one(cfg.seed + i, rate, enc_train, enc_valid) for i in range(max(cfg.ensemble, 1))]
+        members = [module for module, _ in fitted]
+        self.module, self.members, self.best_iterations = members[0], members[1:], fitted[0][1]
         self.history = list(self.module.history)
         self.fit_seconds = time.perf_counter() - started
         return self
 
     def _train_one(
         self, seed: int, rate: float, enc_train: EncodedRows, enc_valid: EncodedRows | None
-    ) -> ResponseModule:
+    ) -> tuple[ResponseModule, int | None]:
         cfg = self.config
         pl.seed_everything(seed, workers=True, verbose=False)
         module = ResponseModule(
@@ -145,7 +120,7 @@ class DeepResponse:
         if keep.state is not None:
             module.load_state_dict(keep.state)
         module.eval()
-        return module
+        return module, keep.best_epoch
 
     def _architecture(self) -> dict[str, Any]:
         cfg, f = self.config, self.featurizer
@@ -263,7 +238,7 @@ class DeepResponse:
     def params(self) -> dict[str, Any]:
         """Flat parameters for MLflow: the config plus the modalities that ended up on."""
         return {
-            **{k: v for k, v in asdict(self.config).items() if v is not None},
+            **{k: v for k, v in self.config.model_dump().items() if v is not None},
             **{f"modality_{k}": v for k, v in self.modalities.items()},
         }
 

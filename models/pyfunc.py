@@ -107,6 +107,7 @@ def save_estimator(estimator: ResponseModel, path: Path) -> Path:
 
 
 def load_estimator(path: Path) -> ResponseModel:
+    """The estimator ``save_estimator`` wrote (joblib)."""
     return joblib.load(path)
 
 

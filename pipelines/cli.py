@@ -411,7 +411,7 @@ def print_summary(cfg: HeraldConfig) -> None:
             table.add_row(
                 name,
                 *(
-                    f"{metrics.get('test_' + k, float('nan')):.4f}"
+                    f"{metrics.get('test_' + k) if metrics.get('test_' + k) is not None else float('nan'):.4f}"
                     for k in ("auc", "pr_auc", "log_loss", "brier", "ece")
                 ),
             )
@@ -423,6 +423,8 @@ def print_summary(cfg: HeraldConfig) -> None:
                 f"Registered: {reg['name']} version {reg['version']} ({reg['estimator']}), {verdict} — "
                 + "; ".join(gate["reasons"])
             )
+        if training.get("serving"):
+            console.print(f"Serving: {training['serving']}")
     if scoring:
         console.print(
             f"Decisions: {scoring['decisions']:,} customers — "

@@ -15,6 +15,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from models.settings import DeepSettings
 from pipelines.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -262,31 +263,6 @@ class MonitoringSettings(BaseModel):
     fairness_window_days: int = 14
 
 
-class DeepSettings(BaseModel):
-    """The deep response model: on/off, schedule, sizes and modality switches (see models/deep.py)."""
-
-    enabled: bool = True
-    max_epochs: int = 12
-    batch_size: int = 2048
-    hidden: int = 64
-    head_hidden: int = 128
-    seq_hidden: int = 32
-    # Encoder over the last events: "gru" (default) or "transformer"; `make bench SECTION=sequence`.
-    sequence_encoder: Literal["gru", "transformer"] = "gru"
-    # Wide & deep: linear logit terms straight from the tabular columns beside the towers.
-    wide: bool = True
-    # Seeds averaged at prediction time (each one a full fit: fit time grows linearly).
-    ensemble: int = 1
-    # Multi-task: weight of the opens/clicks loss learned beside the response (0 = off). Opens and
-    # clicks are ten times more frequent than conversions and teach channel, hour and category fit.
-    auxiliary_weight: float = 0.5
-    sequence: bool = True
-    reviews: bool = True
-    text: bool = True
-    images: bool = True
-    seed: int = 7
-
-
 class HillstromSettings(BaseModel):
     """The Hillstrom e-mail experiment as a real-data proof: where the file is, which outcome, how it is split."""
 
@@ -396,8 +372,15 @@ class HeraldConfig(BaseSettings):
     # Training reads sends from the last label_window_days; features are taken as of its start.
     label_window_days: int = 60
     event_history_days: int = 60
-    test_share: float = 0.2
-    validation_share: float = 0.1
+    # Training protocol (pipelines/training/protocol.py): cv_folds time blocks of cv_fold_share of the
+    # sends each, newest last; the newest cv_stop_share of a fold's training rows steers early stopping.
+    cv_folds: int = 3
+    cv_fold_share: float = 0.2
+    cv_stop_share: float = 0.15
+    # Calibration on out-of-fold scores; "auto": isotonic from 1,000 out-of-fold responders, else Platt.
+    calibration: Literal["auto", "platt", "isotonic"] = "auto"
+    # The deep + LightGBM blend (mean logit, one pyfunc) as a further candidate.
+    training_blend: bool = True
 
     # Validation gate: quarantine tolerance, freshness and volume bands (see pipelines/validate.py).
     validation_max_rejected_share: float = 0.01
@@ -424,8 +407,18 @@ class HeraldConfig(BaseSettings):
     bench_rss_customers: int = Field(
         default=5_000, description="customers of one shard whose peak memory the scoring benchmark measures at 1×/4×"
     )
-    # Champion/challenger gate: AUC margin over champion and baselines, calibration and fairness bounds.
+    # Gate (pipelines/training/promotion.py; paired customer-bootstrap intervals on out-of-fold rows):
+    # eligible = AUC gain over the prior rate (0.5) above min_auc_gain at the lower bound; ties on AUC
+    # go by preference; refused when the upper bound of AUC − champion's (on at least
+    # min_champion_rows rows newer than its data) is below promotion_margin; then ECE and group bounds.
     promotion_margin: float = 0.0
+    promotion_bootstrap: int = 200
+    promotion_confidence: float = 0.9
+    promotion_min_auc_gain: float = 0.0
+    promotion_min_champion_rows: int = 200
+    promotion_preference: list[str] = Field(
+        default_factory=lambda: ["deep", "blend", "lightgbm", "logreg", "fixed_action"]
+    )
     promotion_max_ece: float = 0.05
     promotion_max_group_auc_gap: float = 0.15
     # When a protected group's AUC cannot be computed (group under the minimum size, or one class):

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 TEXT_DIM = 384
-CACHE_ENV = "HERALD_TEXT_CACHE"
 # Review texts arrive as the newest few joined by this separator; each is embedded on its own.
 PART_SEPARATOR = " | "
 
@@ -25,8 +24,8 @@ def _key(text: str) -> str:
 class TextEmbedder:
     """Embeds texts with the packaged MiniLM, each unique text once; the encoder is never pickled.
 
-    Vectors are cached by text hash in memory and, when a folder is given (argument or the
-    ``HERALD_TEXT_CACHE`` variable), on disk as one ``.npz`` chunk per call that met new texts.
+    Vectors are cached by text hash in memory and, when ``cache_dir`` is given (the deep model's
+    ``text_cache_dir`` setting), on disk as one ``.npz`` chunk per call that met new texts.
     """
 
     def __init__(self, cache_dir: str | Path | None = None, batch_size: int = 128) -> None:
@@ -45,8 +44,7 @@ class TextEmbedder:
 
     @property
     def _folder(self) -> Path | None:
-        folder = self.cache_dir or os.environ.get(CACHE_ENV)
-        return Path(folder) if folder else None
+        return Path(self.cache_dir) if self.cache_dir else None
 
     def _load_disk(self) -> None:
         self._disk_loaded = True

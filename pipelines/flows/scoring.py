@@ -123,8 +123,16 @@ def summarize(
     from pipelines.scoring.decisions import decision_summary
     from pipelines.tracking import connect, finish_dag_run
 
+    from pipelines.training.registry import current_champion
+
     cfg = load_config()
     summary = decision_summary(cfg, dag_run_id)
+    champion = current_champion(cfg)
+    if champion is not None:
+        summary["model"] = {"version": champion.version, "estimator": champion.estimator}
+        if champion.estimator == "fixed_action":
+            # Training found no learned model that beats the prior-rate predictor with confidence.
+            summary["serving"] = "the best fixed action by logged outcome (no learned model beat the prior rate)"
     summary["candidates_scored"] = sum(int(r["candidates_scored"]) for r in shard_results)
     if budget and budget.get("applied"):
         summary["campaign_budget"] = budget

@@ -1,4 +1,9 @@
-"""Tasks of ``herald_training``: extract → validate → features → train → register → gate → fallback."""
+"""Tasks of ``herald_training``: extract → validate → features → baselines ∥ deep → register → gate → fallback.
+
+Each task calls the step of the same name in ``pipelines/training``. From ``register`` on, the
+tasks pass one run record along: the run's ids, training set, candidates, selection and the
+registered version.
+"""
 
 from __future__ import annotations
 
@@ -17,98 +22,117 @@ validate = partial(common.validate, "training")
 
 
 def build_features(dag_run_id: str, validated: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
-    from pipelines.training.fit import build_training_set
+    """Labelled rows with their rolling-origin folds, customer and message features (paths)."""
+    from pipelines.training.dataset import build_features as build
 
     cutoff = datetime.fromisoformat(extracted["windows"]["feature_cutoff"])
     as_of = datetime.fromisoformat(extracted["windows"]["as_of"])
-    return build_training_set(load_config(), dag_run_id, validated["paths"], cutoff, as_of).to_dict()
+    return build(load_config(), dag_run_id, validated["paths"], cutoff, as_of).to_dict()
 
 
 def train_baselines(dag_run_id: str, training: dict[str, Any], mlflow_run_id: str) -> list[dict[str, Any]]:
-    from pipelines.training.fit import TrainingSet
-    from pipelines.training.fit import train_baselines as fit
+    """Logistic regression, LightGBM and fixed-action rates through the training protocol."""
+    from pipelines.training import fit
+    from pipelines.training.dataset import TrainingSet
 
-    return [m.to_dict() for m in fit(load_config(), dag_run_id, TrainingSet(**training), mlflow_run_id)]
+    return [m.to_dict() for m in fit.train_baselines(load_config(), dag_run_id, TrainingSet(**training), mlflow_run_id)]
 
 
 def train_deep(dag_run_id: str, training: dict[str, Any], mlflow_run_id: str) -> list[dict[str, Any]]:
-    """The deep model as a list (empty when switched off), so register/gate take baselines + deep."""
-    from pipelines.training.fit import TrainingSet
-    from pipelines.training.fit import train_deep as fit
+    """The deep model through the protocol, as a list (empty when switched off)."""
+    from pipelines.training import fit
+    from pipelines.training.dataset import TrainingSet
 
-    cfg = load_config()
-    if not cfg.deep.enabled:
-        return []
-    return [fit(cfg, dag_run_id, TrainingSet(**training), mlflow_run_id).to_dict()]
+    return [m.to_dict() for m in fit.train_deep(load_config(), dag_run_id, TrainingSet(**training), mlflow_run_id)]
 
 
 def register(
     dag_run_id: str,
+    mlflow_run_id: str,
     training: dict[str, Any],
     trained: list[dict[str, Any]],
-    mlflow_run_id: str,
-    validation: dict[str, Any],
+    validated: dict[str, Any],
 ) -> dict[str, Any]:
-    """Register the deep model (or, when it is switched off, the best baseline) as challenger."""
+    """Choose the challenger on intervals and register it; returns the run record later tasks take."""
     from pipelines.tracking import server_calls
-    from pipelines.training.release import log_comparison, pick_challenger, register_candidate
+    from pipelines.training import release
 
     cfg = load_config()
+    validation = {k: v for k, v in validated.items() if k != "paths"}
     # A retry after the server came back reuses the version this run registered (register_challenger).
     with server_calls(cfg, "registering the challenger"):
-        log_comparison(cfg, trained, mlflow_run_id)
-        return register_candidate(
-            cfg, dag_run_id, training, trained, pick_challenger(trained)["name"], validation
-        ).to_dict()
+        released = release.register(cfg, dag_run_id, training, trained, validation, mlflow_run_id)
+    return {
+        "dag_run_id": dag_run_id,
+        "mlflow_run_id": mlflow_run_id,
+        "training": training,
+        "validation": validation,
+        **released,
+    }
 
 
-def gate(
-    dag_run_id: str, training: dict[str, Any], registered: dict[str, Any], trained: list[dict[str, Any]]
-) -> dict[str, Any]:
-    from pipelines.training.release import gate_candidate
+def gate(record: dict[str, Any]) -> dict[str, Any]:
+    """Judge the registered challenger and move the champion alias when it passes."""
+    from pipelines.training import release
 
-    return gate_candidate(load_config(), dag_run_id, training, registered, trained).to_dict()
-
-
-def gate_fallback(
-    dag_run_id: str,
-    training: dict[str, Any],
-    trained: list[dict[str, Any]],
-    registered: dict[str, Any],
-    decision: dict[str, Any],
-    validation: dict[str, Any],
-) -> dict[str, Any]:
-    from pipelines.training.release import gate_fallback as gate_best_baseline
-
-    return gate_best_baseline(load_config(), dag_run_id, training, trained, registered, decision, validation)
+    return release.gate(
+        load_config(),
+        record["dag_run_id"],
+        record["training"],
+        record["trained"],
+        record["registered"],
+        record["selection"],
+    ).to_dict()
 
 
-def finish(
-    dag_run_id: str,
-    mlflow_run_id: str,
-    extracted: dict[str, Any],
-    validated: dict[str, Any],
-    trained: list[dict[str, Any]],
-    registered: dict[str, Any],
-    decision: dict[str, Any],
-    fallback: dict[str, Any],
-) -> dict[str, Any]:
-    """Close the MLflow run and leave the run's summary for people and the demo."""
+def gate_fallback(record: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """When the challenger is refused: the next eligible candidate, or the fixed action on a first run."""
+    from pipelines.training import release
+
+    return release.gate_fallback(
+        load_config(),
+        record["dag_run_id"],
+        record["training"],
+        record["trained"],
+        record["selection"],
+        record["registered"],
+        decision,
+        record["validation"],
+    )
+
+
+def finish(record: dict[str, Any], rows: dict[str, Any], decision: dict[str, Any], fallback: dict[str, Any]) -> dict:
+    """Close the MLflow run and leave the run's summary (what serves now, and why) for people and the demo."""
     from pipelines.flows.summary import write_run_summary
     from pipelines.tracking import finish_dag_run
 
     cfg = load_config()
+    served = fallback["decision"] if fallback["gated"] and fallback["decision"]["promoted"] else decision
+    served_by = fallback["registered"] if served is not decision else record["registered"]
     summary = {
-        "dag_run_id": dag_run_id,
-        "rows": extracted["rows"],
-        "validation": {k: v for k, v in validated.items() if k != "paths"},
-        "models": {m["name"]: {k: v for k, v in m["metrics"].items() if k.startswith("test_")} for m in trained},
+        "dag_run_id": record["dag_run_id"],
+        "rows": rows,
+        "validation": record["validation"],
+        "protocol": record["training"].get("split_counts", {}),
+        "models": {
+            m["name"]: {k: v for k, v in m["metrics"].items() if k.startswith(("test_", "cv_"))}
+            for m in record["trained"]
+        },
+        "selection": {k: v for k, v in record["selection"].items() if k != "evidence"},
+        "evidence": record["selection"].get("evidence", {}),
         "releases": [
-            {"registered": registered, "gate": decision},
+            {"registered": record["registered"], "gate": decision},
             *([{"registered": fallback["registered"], "gate": fallback["decision"]}] if fallback["gated"] else []),
         ],
     }
+    if served["promoted"] and served_by["estimator"] == "fixed_action":
+        summary["serving"] = (
+            "the best fixed action by logged outcome: no learned model beat the prior-rate predictor with confidence"
+        )
+    elif served["promoted"]:
+        summary["serving"] = f"{served_by['estimator']} v{served['version']} (new champion)"
+    else:
+        summary["serving"] = "the previous champion (nothing promoted this run)"
     write_run_summary(cfg, DAG_ID, summary)
-    finish_dag_run(cfg, mlflow_run_id)
-    served = fallback["decision"] if fallback["gated"] and fallback["decision"]["promoted"] else decision
-    return {"promoted": served["promoted"], "version": served["version"]}
+    finish_dag_run(cfg, record["mlflow_run_id"])
+    return {"promoted": served["promoted"], "version": served["version"], "serving": summary["serving"]}

@@ -59,7 +59,8 @@ def evaluate_import(
     from pipelines.policy import ope, uplift_eval
     from pipelines.policy.safe_improvement import bandit, choose_safe_policy
     from pipelines.tracking import connect
-    from pipelines.training.fit import build_training_set, train_baselines, train_deep
+    from pipelines.training.dataset import build_features
+    from pipelines.training.fit import fit_on_split
     from pipelines.validation.gate import validate_extract
     from pipelines.warehouse.extract import extract_tables
 
@@ -85,7 +86,7 @@ def evaluate_import(
     with clock("extract_validate_features"):
         extracted = extract_tables(hcfg, run_id, "training", now)
         validated = validate_extract(hcfg, run_id, extracted.to_dict(), mlflow_run_id=parent)
-        training = build_training_set(
+        training = build_features(
             hcfg, run_id, validated["paths"], datetime.fromisoformat(extracted.windows["feature_cutoff"]), now
         )
     rows = pd.read_parquet(training.rows_path)
@@ -106,11 +107,11 @@ def evaluate_import(
     say(f"random customer split: {training.split_counts}")
 
     with clock("train_baselines"):
-        trained = train_baselines(hcfg, run_id, training, parent)
+        trained = fit_on_split(hcfg, run_id, training, parent, ("logreg", "lightgbm"))
     use_deep = hcfg.deep.enabled if deep is None else deep
     if use_deep:
         with clock("train_deep"):
-            trained.append(train_deep(hcfg, run_id, training, parent))
+            trained += fit_on_split(hcfg, run_id, training, parent, ("deep",))
     say("trained " + ", ".join(t.name for t in trained))
 
     messages = pd.read_parquet(training.messages_path)
@@ -246,7 +247,7 @@ def _naive_tlearner(
     from models.baselines import LightGBMResponse
     from models.preprocessing import TabularPreprocessor
     from pipelines.policy.uplift_eval import action_index
-    from pipelines.training.fit import model_exclusions
+    from pipelines.training.dataset import model_exclusions
 
     logged = action_index(rows, actions)
     action_cols = [c for c in rows.columns if c.startswith("msg_")] + [

@@ -1,10 +1,14 @@
-"""Build the training set from validated extracts and train the response models on one time split."""
+"""Fit the response models through the training protocol and log each as an MLflow child run.
+
+``train_baselines`` and ``train_deep`` are the DAG's steps: every model goes through rolling-origin
+folds, a refit on all labelled rows and out-of-fold calibration (``protocol.py``). ``fit_blend``
+adds the deep + LightGBM blend from their saved fits. ``fit_on_split`` is the single-split fit the
+randomized-experiment flow uses, where customers, not time, separate training from evaluation.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,207 +16,210 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from models.baselines import LightGBMResponse, LogisticResponse
+from models.baselines import FixedActionResponse, LightGBMResponse, LogisticResponse
+from models.calibration import BlendResponse, CalibratedResponse
 from models.preprocessing import TabularPreprocessor
-from models.pyfunc import save_estimator
+from models.pyfunc import load_estimator, save_estimator
 from pipelines.config import HeraldConfig
 from pipelines.tracking import connect
-from pipelines.training import features
+from pipelines.training.dataset import TrainingSet, model_exclusions
 from pipelines.training.evaluate import response_metrics
-from pipelines.warehouse.extract import load_extract
+from pipelines.training.promotion import json_safe
+from pipelines.training.protocol import EstimatorFactory, cross_fitted_calibration, fit_calibrator, run_protocol
 
-
-@dataclass
-class TrainingSet:
-    """Paths and facts of one training set; small enough for XCom."""
-
-    rows_path: str
-    customers_path: str
-    reference_path: str
-    messages_path: str
-    feature_cutoff: str
-    split_counts: dict[str, int]
-    positive_rate: float
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def build_training_set(
-    cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str], feature_cutoff: datetime, as_of: datetime
-) -> TrainingSet:
-    """Join sends (labels) with customer features as of the cutoff and message attributes.
-
-    The split is by time: oldest sends train, the next validate, the newest test, so the test
-    figures say how the model does on sends it could not have seen.
-    """
-    tables = load_extract(extract_paths)
-    customers = features.customer_features(
-        tables["customers"],
-        tables.get("events"),
-        tables.get("reviews"),
-        feature_cutoff,
-        cfg.region_timezones,
-        cfg.event_history_days,
-    )
-    # Today's features, computed exactly as scoring will: the reference that drift is measured from.
-    reference = features.customer_features(
-        tables["customers"],
-        tables.get("events"),
-        tables.get("reviews"),
-        as_of,
-        cfg.region_timezones,
-        cfg.event_history_days,
-    )
-    messages = features.message_features(tables["messages"], cfg.assets_dir)
-    actions = features.send_actions(
-        tables["sends"], tables["customers"], cfg.region_timezones, since=feature_cutoff, target=cfg.target
-    )
-    rows = features.model_rows(actions, customers, messages)
-    rows["split"] = time_split(rows["sent_at"], cfg.validation_share, cfg.test_share)
-    out = cfg.run_dir(run_id) / "features"
-    out.mkdir(parents=True, exist_ok=True)
-    rows.to_parquet(out / "training_rows.parquet", index=False)
-    customers.to_parquet(out / "customer_features.parquet", index=False)
-    reference.to_parquet(out / "customer_features_reference.parquet", index=False)
-    messages.to_parquet(out / "message_features.parquet", index=False)
-    return TrainingSet(
-        rows_path=str(out / "training_rows.parquet"),
-        customers_path=str(out / "customer_features.parquet"),
-        reference_path=str(out / "customer_features_reference.parquet"),
-        messages_path=str(out / "message_features.parquet"),
-        feature_cutoff=pd.Timestamp(feature_cutoff).isoformat(),
-        split_counts={k: int(v) for k, v in rows["split"].value_counts().items()},
-        positive_rate=float(rows["label"].mean()) if len(rows) else float("nan"),
-    )
-
-
-def time_split(sent_at: pd.Series, validation_share: float, test_share: float) -> np.ndarray:
-    """Label rows train/valid/test by send time quantiles (ties stay together)."""
-    ts = pd.to_datetime(sent_at, utc=True)
-    valid_from = ts.quantile(1 - test_share - validation_share)
-    test_from = ts.quantile(1 - test_share)
-    return np.where(ts >= test_from, "test", np.where(ts >= valid_from, "valid", "train"))
-
-
-def model_exclusions(cfg: HeraldConfig) -> list[str]:
-    """Protected attributes and configured columns are never model inputs.
-
-    A protected attribute becomes an input only when ``privacy.allow_protected_inputs`` names it;
-    the registered version then records it (tag ``privacy.protected_inputs``).
-    """
-    allowed = set(cfg.privacy.allow_protected_inputs)
-    protected = [a for a in cfg.protected_attributes if a not in allowed]
-    return [*protected, *cfg.excluded_customer_columns, "split", "is_holdout"]
+BASELINES = ("logreg", "lightgbm", "fixed_action")
+BLEND_MEMBERS = ("deep", "lightgbm")  # deep first: it speaks for the blend's embeddings
 
 
 @dataclass
 class TrainedModel:
+    """One fitted candidate: the served (refitted, calibrated) file, its review fit and its evidence."""
+
     name: str
     estimator_path: str
     metrics: dict[str, float]
     mlflow_run_id: str
+    review_path: str = ""  # newest fold's fit, for review material on the newest block
+    oof_path: str = ""  # out-of-fold scores (raw and cross-fitted calibrated) per row
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return json_safe(asdict(self))
 
 
-def _splits(training: TrainingSet) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    rows = pd.read_parquet(training.rows_path)
-    train, valid, test = (rows[rows["split"] == s] for s in ("train", "valid", "test"))
-    return train, valid, test
+def deep_settings(cfg: HeraldConfig) -> Any:
+    """The deep model's settings from Herald's config, the text cache under HERALD_HOME."""
+    return cfg.deep.model_copy(update={"text_cache_dir": str(cfg.home / "cache" / "text")})
 
 
-def fit_and_log(
-    estimator: Any,
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    test: pd.DataFrame,
+def factory(cfg: HeraldConfig, name: str) -> tuple[EstimatorFactory, bool]:
+    """(rows, iterations) -> unfitted estimator for ``name``, and whether it stops early."""
+    exclude = model_exclusions(cfg)
+
+    def prep(rows: pd.DataFrame) -> TabularPreprocessor:
+        return TabularPreprocessor.fit(rows, exclude=exclude)
+
+    if name == "logreg":
+        return (lambda rows, n: LogisticResponse(prep(rows))), False
+    if name == "fixed_action":
+        return (lambda rows, n: FixedActionResponse(prep(rows))), False
+    if name == "lightgbm":
+        return (lambda rows, n: LightGBMResponse(prep(rows), rounds=n or LightGBMResponse.rounds)), True
+    if name == "deep":
+        from models.deep import DeepResponse  # torch is heavy; only the deep task needs it
+
+        settings = deep_settings(cfg)
+
+        def make_deep(rows: pd.DataFrame, n: int | None) -> Any:
+            return DeepResponse(prep(rows), settings if n is None else settings.model_copy(update={"max_epochs": n}))
+
+        return make_deep, True
+    raise ValueError(f"unknown model {name!r}; known: logreg, lightgbm, fixed_action, deep")
+
+
+def oof_metrics(y: np.ndarray, calibrated: np.ndarray, fold: np.ndarray) -> dict[str, float]:
+    """Figures on out-of-fold rows: per block, ``valid_``/``test_`` for the two newest, ``cv_`` pooled."""
+    newest = int(fold.max())
+    out: dict[str, float] = {}
+    for k in range(1, newest + 1):
+        m = fold == k
+        prefix = "test" if k == newest else "valid" if k == newest - 1 else f"fold{k}"
+        out.update({f"{prefix}_{key}": v for key, v in response_metrics(y[m], calibrated[m]).items()})
+    m = fold > 0
+    out.update({f"cv_{key}": v for key, v in response_metrics(y[m], calibrated[m]).items()})
+    return out
+
+
+def fit_candidate(cfg: HeraldConfig, name: str, rows: pd.DataFrame, out_dir: Path, parent_run_id: str) -> TrainedModel:
+    """One model through the protocol, logged as the nested MLflow run ``name``."""
+    make, stops = factory(cfg, name)
+    fold = rows["fold"].to_numpy()
+    result = run_protocol(
+        make, rows, fold, early_stopping=stops, stop_share=cfg.cv_stop_share, calibration=cfg.calibration
+    )
+    y = rows["label"].to_numpy().astype(int)
+    metrics = oof_metrics(y, result.calibrated, fold)
+    oof = pd.DataFrame(
+        {"row": np.arange(len(rows)), "fold": fold, "raw": result.cv.scores, "calibrated": result.calibrated}
+    )
+    params = {
+        "protocol": f"rolling origin, {cfg.cv_folds} folds of {cfg.cv_fold_share:.0%}; refit on all rows",
+        "refit_iterations": result.iterations,
+        "fold_iterations": str(result.cv.best_iterations),
+        "calibration": result.served.calibrator.chosen,
+    }
+    return log_candidate(name, result.served, result.reviewed, oof[fold > 0], metrics, params, out_dir, parent_run_id)
+
+
+def log_candidate(
+    name: str,
+    served: CalibratedResponse,
+    reviewed: CalibratedResponse,
+    oof: pd.DataFrame,
+    metrics: dict[str, float],
+    params: dict[str, Any],
     out_dir: Path,
     parent_run_id: str,
 ) -> TrainedModel:
-    """Fit one estimator as a nested MLflow child run: params, valid/test metrics, learning curve, file."""
+    """Save the served and reviewed fits and out-of-fold scores; log params, metrics, loss curve."""
     with mlflow.start_run(run_id=parent_run_id):
-        with mlflow.start_run(run_name=estimator.name, nested=True) as child:
-            estimator.fit(train, valid)
-            metrics = {
-                f"{split}_{k}": v
-                for split, frame in (("valid", valid), ("test", test))
-                for k, v in response_metrics(frame["label"].to_numpy(), estimator.predict_proba(frame)).items()
-            }
-            prep = estimator.preprocessor
-            # LightGBMResponse.params is its booster settings (a dict), not a method: only call a callable.
-            extra = estimator.params() if callable(getattr(estimator, "params", None)) else {}
+        with mlflow.start_run(run_name=name, nested=True) as child:
+            base = served.base
+            prep = getattr(base, "preprocessor", None)
+            extra = base.params() if callable(getattr(base, "params", None)) else {}
             mlflow.log_params(
                 {
-                    "model": estimator.name,
-                    "n_train": len(train),
-                    "n_categorical": len(prep.categorical),
-                    "n_numeric": len(prep.numeric),
+                    "model": name,
+                    **({"n_categorical": len(prep.categorical), "n_numeric": len(prep.numeric)} if prep else {}),
+                    **params,
                     **extra,
                 }
             )
             mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-            if np.isfinite(getattr(estimator, "fit_seconds", float("nan"))):
-                mlflow.log_metric("fit_seconds", estimator.fit_seconds)
-            for point in getattr(estimator, "history", []):  # the loss curve, one step per epoch
+            if np.isfinite(getattr(base, "fit_seconds", float("nan"))):
+                mlflow.log_metric("fit_seconds", base.fit_seconds)
+            for point in getattr(base, "history", []):  # the refit's loss curve, one step per epoch
                 mlflow.log_metrics(
                     {k: v for k, v in point.items() if k != "epoch" and np.isfinite(v)}, step=int(point["epoch"])
                 )
-            path = save_estimator(estimator, out_dir / f"{estimator.name}.joblib")
-    return TrainedModel(estimator.name, str(path), metrics, child.info.run_id)
+            path = save_estimator(served, out_dir / f"{name}.joblib")
+            review_path = save_estimator(reviewed, out_dir / f"{name}_review.joblib")
+            oof_path = out_dir / f"{name}_oof.parquet"
+            oof.to_parquet(oof_path, index=False)
+    return TrainedModel(name, str(path), metrics, child.info.run_id, str(review_path), str(oof_path), params)
 
 
 def train_baselines(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> list[TrainedModel]:
-    """Fit logistic regression and LightGBM on the same split; each is a child run in MLflow."""
-    train, valid, test = _splits(training)
-    preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
+    """Logistic regression, LightGBM and the fixed-action rates through the protocol, each a child run."""
+    rows = pd.read_parquet(training.rows_path)
+    connect(cfg)
+    return [fit_candidate(cfg, name, rows, cfg.run_dir(run_id) / "models", parent_run_id) for name in BASELINES]
+
+
+def train_deep(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> list[TrainedModel]:
+    """The deep model through the protocol as the child run "deep"; empty when it is switched off."""
+    if not cfg.deep.enabled:
+        return []
+    rows = pd.read_parquet(training.rows_path)
+    connect(cfg)
+    return [fit_candidate(cfg, "deep", rows, cfg.run_dir(run_id) / "models", parent_run_id)]
+
+
+def fit_blend(
+    cfg: HeraldConfig, run_id: str, training: TrainingSet, trained: list[dict[str, Any]], parent_run_id: str
+) -> list[TrainedModel]:
+    """Deep + LightGBM as one model (mean of their raw logits), calibrated out of fold like the others.
+
+    Nothing is trained: the members' own fits and out-of-fold scores are combined. Empty when the
+    blend is switched off (``HERALD_TRAINING_BLEND``) or a member is missing.
+    """
+    by_name = {m["name"]: m for m in trained}
+    if not cfg.training_blend or not all(n in by_name for n in BLEND_MEMBERS):
+        return []
+    rows = pd.read_parquet(training.rows_path)
+    oofs = [pd.read_parquet(by_name[n]["oof_path"]) for n in BLEND_MEMBERS]
+    fold, idx = oofs[0]["fold"].to_numpy(), oofs[0]["row"].to_numpy()
+    y = rows["label"].to_numpy().astype(int)[idx]
+    raw = BlendResponse.combine([o["raw"].to_numpy() for o in oofs], [1.0] * len(oofs))
+    calibrated = cross_fitted_calibration(raw, y, fold, cfg.calibration)
+    served_members = [load_estimator(Path(by_name[n]["estimator_path"])).base for n in BLEND_MEMBERS]
+    reviewed_members = [load_estimator(Path(by_name[n]["review_path"])).base for n in BLEND_MEMBERS]
+    newest = fold == fold.max()
+    review_cal = fit_calibrator(raw[~newest], y[~newest], cfg.calibration) if (~newest).any() else None
+    final_cal = fit_calibrator(raw, y, cfg.calibration)
+    served = CalibratedResponse(BlendResponse(served_members), final_cal)
+    reviewed = CalibratedResponse(BlendResponse(reviewed_members), review_cal or final_cal)
+    oof = pd.DataFrame({"row": idx, "fold": fold, "raw": raw, "calibrated": calibrated})
+    params = {"members": ",".join(BLEND_MEMBERS), "calibration": final_cal.chosen}
+    connect(cfg)
     out_dir = cfg.run_dir(run_id) / "models"
+    metrics = oof_metrics(y, calibrated, fold)
+    return [log_candidate("blend", served, reviewed, oof, metrics, params, out_dir, parent_run_id)]
+
+
+def fit_on_split(
+    cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str, names: tuple[str, ...]
+) -> list[TrainedModel]:
+    """Fit on ``split == "train"``, stop early on "valid", report on "test": no refit, no calibration.
+
+    For rows split by something other than time (the randomized experiments split customers at
+    random, and their test customers must never train the model that is valued on them).
+    """
+    rows = pd.read_parquet(training.rows_path)
+    train, valid, test = (rows[rows["split"] == s] for s in ("train", "valid", "test"))
+    out_dir, trained = cfg.run_dir(run_id) / "models", []
     connect(cfg)
-    trained = [
-        fit_and_log(estimator, train, valid, test, out_dir, parent_run_id)
-        for estimator in (LogisticResponse(preprocessor), LightGBMResponse(preprocessor))
-    ]
-    (out_dir / "baselines.json").write_text(json.dumps([t.to_dict() for t in trained], indent=2))
+    for name in names:
+        make, stops = factory(cfg, name)
+        estimator = make(train, None).fit(train, valid if stops else None)
+        metrics = {
+            f"{split}_{k}": v
+            for split, frame in (("valid", valid), ("test", test))
+            for k, v in response_metrics(frame["label"].to_numpy(), estimator.predict_proba(frame)).items()
+        }
+        with mlflow.start_run(run_id=parent_run_id), mlflow.start_run(run_name=name, nested=True) as child:
+            mlflow.log_params({"model": name, "n_train": len(train)})
+            mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+            path = save_estimator(estimator, out_dir / f"{name}.joblib")
+        trained.append(TrainedModel(name, str(path), metrics, child.info.run_id))
     return trained
-
-
-def deep_config(cfg: HeraldConfig):  # noqa: ANN201 - models.deep is imported lazily (torch)
-    """The deep model's settings from Herald's config; the text cache lives under HERALD_HOME."""
-    from models.deep import DeepConfig
-
-    d = cfg.deep
-    return DeepConfig(
-        max_epochs=d.max_epochs,
-        batch_size=d.batch_size,
-        hidden=d.hidden,
-        head_hidden=d.head_hidden,
-        seq_hidden=d.seq_hidden,
-        sequence_encoder=d.sequence_encoder,
-        wide=d.wide,
-        ensemble=d.ensemble,
-        auxiliary_weight=d.auxiliary_weight,
-        sequence=d.sequence,
-        reviews=d.reviews,
-        text=d.text,
-        images=d.images,
-        seed=d.seed,
-        text_cache_dir=str(cfg.home / "cache" / "text"),
-    )
-
-
-def train_deep(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run_id: str) -> TrainedModel:
-    """Fit the deep response model on the same split as the baselines, as the MLflow child run "deep"."""
-    from models.deep import DeepResponse  # torch is heavy; only this task needs it
-
-    train, valid, test = _splits(training)
-    preprocessor = TabularPreprocessor.fit(train, exclude=model_exclusions(cfg))
-    connect(cfg)
-    return fit_and_log(
-        DeepResponse(preprocessor, deep_config(cfg)), train, valid, test, cfg.run_dir(run_id) / "models", parent_run_id
-    )
-
-
-def load_rows(path: str | Path, split: str | None = None) -> pd.DataFrame:
-    rows = pd.read_parquet(path)
-    return rows if split is None else rows[rows["split"] == split].reset_index(drop=True)

@@ -331,5 +331,7 @@ def gate_comparison(
         predictions[f"champion v{decision['champion_version']}"] = predict_served(served, test)
     for m in trained:
         if m["name"] != model["estimator"]:
-            predictions[f"{m['name']} (this run)"] = load_estimator(m["estimator_path"]).predict_proba(test)
+            predictions[f"{m['name']} (this run)"] = load_estimator(
+                m.get("review_path") or m["estimator_path"]
+            ).predict_proba(test)
     return auc_comparison(test["label"].to_numpy(), predictions)

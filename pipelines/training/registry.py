@@ -1,10 +1,10 @@
-"""Register a trained model in MLflow as the challenger, gate it, and move the champion alias."""
+"""MLflow registry I/O: log and register a version, apply a gate decision, find the champion."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,7 @@ from models.pyfunc import (
 from pipelines.config import REPO_ROOT, HeraldConfig
 from pipelines.errors import RegistryError
 from pipelines.tracking import connect
-from pipelines.training.evaluate import response_metrics
-from pipelines.training.evidence import Check
+from pipelines.training.promotion import GateDecision
 from pipelines.warehouse import get_warehouse
 
 CHAMPION = "champion"
@@ -36,8 +35,19 @@ CHALLENGER = "challenger"
 PROMOTIONS_TABLE = "model_promotions"
 
 
+def input_example(estimator: Any, schema: dict[str, str]) -> pd.DataFrame:
+    """The input example logged with the model, synthesised from its schema: never real training rows.
+
+    The registry is widely shared, so no customer row or free text goes into it. Its first row is a
+    hold-out (message columns empty), as in serving.
+    """
+    return to_model_input(synthetic_input_example(schema, getattr(estimator, "preprocessor", None)), schema)
+
+
 @dataclass
 class RegisteredModel:
+    """One registered model version and which estimator it holds."""
+
     name: str
     version: str
     model_uri: str
@@ -92,9 +102,7 @@ def register_challenger(
 def _log_and_register(cfg: HeraldConfig, mlflow_run_id: str, estimator_path: str, example_rows: pd.DataFrame) -> str:
     estimator = load_estimator(Path(estimator_path))
     schema = estimator.input_schema()
-    # Synthesised from the schema, never copied from training rows: the registry is widely shared.
-    # Its first row is a hold-out (message columns empty), as in serving. example_rows is unused.
-    example = to_model_input(synthetic_input_example(schema, getattr(estimator, "preprocessor", None)), schema)
+    example = input_example(estimator, schema)  # example_rows is unused: no real rows reach the registry
     signature = signature_for(schema)
     with mlflow.start_run(run_id=mlflow_run_id):
         info = mlflow.pyfunc.log_model(
@@ -110,74 +118,23 @@ def _log_and_register(cfg: HeraldConfig, mlflow_run_id: str, estimator_path: str
     return str(info.registered_model_version)
 
 
-@dataclass
-class GateDecision:
-    promoted: bool
-    version: str
-    reasons: list[str] = field(default_factory=list)
-    challenger_auc: float = float("nan")
-    champion_version: str | None = None
-    champion_auc: float | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def gate_challenger(
-    cfg: HeraldConfig,
-    run_id: str,
-    challenger: RegisteredModel,
-    test_rows: pd.DataFrame,
-    baseline_aucs: dict[str, float],
-    checks: list[Check] | None = None,
+def apply_decision(
+    cfg: HeraldConfig, run_id: str, decision: GateDecision, tags: dict[str, str] | None = None
 ) -> GateDecision:
-    """Promote the challenger only if it beats the champion and every other baseline on the test split.
+    """Move the champion alias when promoted, tag the version with the verdict (and ``tags``, e.g. a
+    fairness waiver), record it.
 
-    ``checks`` are verdicts from the statistics (pipelines/training/evidence.py: fairness, off-policy
-    value): a failed check refuses promotion, every check's reason is recorded and its tags (e.g.
-    a fairness waiver) are set on the version.
-
-    Baselines trained in the same run are compared by name, so a challenger never has to beat
-    itself. Every decision, promoted or not, is written to ``model_promotions`` and tagged on the
-    model version, so "which model served on date D" is answerable.
+    Every decision, promoted or not, is written to ``model_promotions`` and tagged on the model
+    version, so "which model served on date D" is answerable.
     """
     client = connect(cfg)
-    y = test_rows["label"].to_numpy()
-    challenger_model = mlflow.pyfunc.load_model(challenger.model_uri)
-    metrics = response_metrics(y, predict_served(challenger_model, test_rows))
-    decision = GateDecision(promoted=True, version=challenger.version, challenger_auc=metrics["auc"])
-    margin = cfg.promotion_margin
-    champion = current_champion(cfg)
-    if champion is not None and champion.version != challenger.version:
-        champion_model = mlflow.pyfunc.load_model(champion.model_uri)
-        champion_auc = response_metrics(y, predict_served(champion_model, test_rows))["auc"]
-        decision.champion_version, decision.champion_auc = champion.version, champion_auc
-        if not metrics["auc"] >= champion_auc + margin:
-            decision.promoted = False
-            decision.reasons.append(
-                f"AUC {metrics['auc']:.4f} < champion v{champion.version} {champion_auc:.4f} + margin {margin}"
-            )
-    elif champion is None:
-        decision.reasons.append("no champion yet")
-    for name, auc in baseline_aucs.items():
-        if name != challenger.estimator and not metrics["auc"] >= auc + margin:
-            decision.promoted = False
-            decision.reasons.append(f"AUC {metrics['auc']:.4f} < baseline {name} {auc:.4f} + margin {margin}")
-    if metrics["ece"] > cfg.promotion_max_ece:
-        decision.promoted = False
-        decision.reasons.append(f"calibration error {metrics['ece']:.4f} > bound {cfg.promotion_max_ece}")
-    for check in checks or []:
-        decision.promoted = decision.promoted and check.passed
-        decision.reasons.append(check.reason)
-        for key, value in check.tags.items():
-            client.set_model_version_tag(cfg.model_name, challenger.version, key, value)
     if decision.promoted:
-        beaten = "champion and baselines" if champion is not None else "baselines"
-        decision.reasons.append(f"beats {beaten}; calibration within bound")
-        client.set_registered_model_alias(cfg.model_name, CHAMPION, challenger.version)
-    client.set_model_version_tag(cfg.model_name, challenger.version, "gate.promoted", str(decision.promoted))
-    client.set_model_version_tag(cfg.model_name, challenger.version, "gate.reasons", "; ".join(decision.reasons))
-    aliases = client.get_model_version(cfg.model_name, challenger.version).aliases
+        client.set_registered_model_alias(cfg.model_name, CHAMPION, decision.version)
+    client.set_model_version_tag(cfg.model_name, decision.version, "gate.promoted", str(decision.promoted))
+    client.set_model_version_tag(cfg.model_name, decision.version, "gate.reasons", "; ".join(decision.reasons))
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(cfg.model_name, decision.version, key, value)
+    aliases = client.get_model_version(cfg.model_name, decision.version).aliases
     record_promotion(cfg, run_id, decision, ",".join(sorted(aliases)) or None)
     return decision
 
@@ -239,6 +196,7 @@ def served_estimator(cfg: HeraldConfig, model: RegisteredModel) -> Any:
 
 
 def require_champion(cfg: HeraldConfig) -> RegisteredModel:
+    """The champion version; RegistryError naming the fix before the first promotion."""
     champion = current_champion(cfg)
     if champion is None:
         raise RegistryError(
@@ -249,6 +207,7 @@ def require_champion(cfg: HeraldConfig) -> RegisteredModel:
 
 
 def git_commit() -> str:
+    """The checkout's commit, recorded on every version ("unknown" outside git)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or "unknown"

@@ -9,13 +9,12 @@ import pytest
 
 @pytest.fixture(scope="session")
 def demo_cfg(tmp_path_factory: pytest.TempPathFactory):
-    """Config of the shared tiny world (its own HERALD_HOME); the deep challenger is promoted."""
+    """Config of the shared tiny world (its own HERALD_HOME); the protocol's choice is promoted."""
     mp = pytest.MonkeyPatch()
     mp.setenv("HERALD_HOME", str(tmp_path_factory.mktemp("herald_e2e")))
     mp.setenv("HERALD_WORLD__SIZE", "tiny")
-    # Waive the AUC margins so the deep challenger is promoted and scoring serves it end to end;
-    # tests/e2e/test_monitoring.py takes the other path (deep refused, best baseline serves).
-    mp.setenv("HERALD_PROMOTION_MARGIN", "-1.0")
+    # The protocol's choice is promoted on a first run (no champion to compare with) and scoring serves
+    # it end to end; tests/e2e/test_monitoring.py takes the other path (nothing eligible: fixed action).
     from pipelines.config import load_config
 
     yield load_config()

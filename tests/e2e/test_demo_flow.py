@@ -29,22 +29,34 @@ def _table(cfg, name: str) -> pd.DataFrame:
         return con.sql(f"SELECT * FROM {cfg.dataset}.{name}").df()
 
 
-def test_training_registers_the_deep_model_with_review_material_and_promotes_it_through_the_gate(ran) -> None:
+def test_training_registers_the_protocols_choice_refitted_and_calibrated_and_promotes_it(ran) -> None:
     from mlflow.tracking import MlflowClient
 
+    from models.calibration import CalibratedResponse
+    from pipelines.flows.summary import read_run_summary
+    from pipelines.training.registry import current_champion, served_estimator
+
     client = MlflowClient(ran.tracking_uri, ran.tracking_uri)
+    summary = read_run_summary(ran, "herald_training")
+    chosen = summary["selection"]["challenger"]
     challenger = client.get_model_version_by_alias(ran.model_name, "challenger")
-    assert challenger.tags["estimator"] == "deep"
+    assert challenger.tags["estimator"] == chosen
+    assert chosen in summary["selection"]["eligible"]  # it beat the prior-rate predictor with confidence
     assert challenger.tags["data_validation"] == "passed"
     assert challenger.tags["gate.promoted"] == "True"
-    assert challenger.description.startswith(f"# {ran.model_name} v{challenger.version} — deep")
-    assert "Integrated gradients by modality" in challenger.description
-    assert any(k.startswith("ig_mean_abs.") for k in client.get_run(challenger.run_id).data.metrics)
+    assert challenger.tags["calibration"] in {"platt", "isotonic"} and challenger.tags["labelled_until"]
+    assert challenger.description.startswith(f"# {ran.model_name} v{challenger.version} — {chosen}")
+    assert "How this version was chosen" in challenger.description
+    if chosen in {"deep", "blend"}:
+        assert "Integrated gradients by modality" in challenger.description
+        assert any(k.startswith("ig_mean_abs.") for k in client.get_run(challenger.run_id).data.metrics)
     artifacts = {a.path for a in client.list_artifacts(challenger.run_id)}
     assert {"plots", "reference", "review", "ope", "model_card.md"} <= artifacts
-    assert client.get_run(challenger.run_id).data.tags["mlflow.runName"] == "deep"  # the deep child run
+    assert client.get_run(challenger.run_id).data.tags["mlflow.runName"] == chosen  # its own child run
     champion = client.get_model_version_by_alias(ran.model_name, "champion")
     assert champion.version == challenger.version
+    # The served version carries its calibrator inside the pyfunc.
+    assert isinstance(served_estimator(ran, current_champion(ran)), CalibratedResponse)
     promotions = _table(ran, "model_promotions")
     assert promotions["promoted"].tolist() == [True]
     assert promotions["alias"].tolist() == ["challenger,champion"]
@@ -54,7 +66,7 @@ def test_champion_predicts_from_raw_rows(ran) -> None:
     import mlflow
 
     from pipelines.tracking import connect
-    from pipelines.training.fit import load_rows
+    from pipelines.training.dataset import load_rows
     from pipelines.training.registry import predict_served
 
     connect(ran)  # tracking and registry URIs are process-wide; an earlier test may have set others

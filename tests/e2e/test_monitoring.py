@@ -18,9 +18,11 @@ def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webho
     monkeypatch.setenv("HERALD_WORLD__SIZE", "tiny")
     # One breached run is enough to exercise the retraining trigger here.
     monkeypatch.setenv("HERALD_MONITORING__BREACHES_BEFORE_RETRAIN", "1")
-    # An AUC margin no model can meet: the gate refuses the deep challenger, so the run's best
-    # baseline is gated as fallback and, with no champion yet, serves (the bootstrap path).
-    monkeypatch.setenv("HERALD_PROMOTION_MARGIN", "1.0")
+    # An AUC gain over the prior rate no model can show: no candidate is eligible, so the first
+    # run serves the best fixed action by logged outcome (the no-dead-end path). The deep model is
+    # off: it could not be chosen either, and the path under test needs no tower embeddings.
+    monkeypatch.setenv("HERALD_PROMOTION_MIN_AUC_GAIN", "1.0")
+    monkeypatch.setenv("HERALD_DEEP__ENABLED", "false")
     monkeypatch.setenv("HERALD_ALERTS__EMAIL_TO", '["oncall@example.com"]')
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{smtp_inbox.port}?disable_ssl=true&disable_tls=true"
@@ -42,21 +44,31 @@ def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webho
     return cfg, smtp_inbox, webhook_inbox, log
 
 
-def _assert_best_baseline_serves_after_the_deep_challenger_was_refused(cfg, promotions: pd.DataFrame) -> None:
+def _assert_the_fixed_action_serves_when_no_model_beats_the_prior(cfg, promotions: pd.DataFrame) -> None:
     from mlflow.tracking import MlflowClient
+
+    from pipelines.flows.summary import read_run_summary
 
     client = MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
     challenger = client.get_model_version_by_alias(cfg.model_name, "challenger")
     champion = client.get_model_version_by_alias(cfg.model_name, "champion")
-    assert challenger.tags["estimator"] == "deep" and challenger.tags["gate.promoted"] == "False"
-    assert champion.tags["estimator"] in {"logreg", "lightgbm"} and champion.tags["gate.promoted"] == "True"
+    assert champion.version == challenger.version
+    assert champion.tags["estimator"] == "fixed_action" and champion.tags["gate.promoted"] == "True"
     assert "model_card.md" in {a.path for a in client.list_artifacts(champion.run_id)}
-    first_run = promotions[promotions["run_id"] == promotions["run_id"].iloc[0]].sort_values("version")
-    assert first_run["promoted"].tolist() == [False, True]
-    assert "baseline" in first_run["reason"].iloc[0] and "no champion yet" in first_run["reason"].iloc[1]
+    assert "Serving the best fixed action" in champion.description
+    first_run = promotions[promotions["run_id"] == promotions["run_id"].iloc[0]]
+    assert first_run["promoted"].tolist() == [True]
+    reason = first_run["reason"].iloc[0]
+    assert "no champion yet" in reason and "no candidate beats the prior-rate predictor" in reason
+    assert "fixed action" in read_run_summary(cfg, "herald_training")["serving"]
+    scoring = read_run_summary(cfg, "herald_scoring")
+    assert "fixed action" in scoring["serving"] and scoring["decisions"] > 0
+    # Everyone gets the same best fixed action, unless consent, caps or cost leave them nothing.
+    sent = scoring.get("messages_sent", 0)
+    assert sent > 0
 
 
-def test_baseline_serves_when_deep_is_refused_and_injected_drift_alerts_once(monitored) -> None:
+def test_a_first_run_without_a_model_serves_the_fixed_action_and_injected_drift_alerts_once(monitored) -> None:
     import duckdb
 
     from pipelines.monitoring.drift_stats import features_of
@@ -66,7 +78,7 @@ def test_baseline_serves_when_deep_is_refused_and_injected_drift_alerts_once(mon
     with duckdb.connect(str(cfg.duckdb_path), read_only=True) as con:
         metrics = con.sql(f"SELECT * FROM {cfg.dataset}.monitoring_metrics").df()
         promotions = con.sql(f"SELECT * FROM {cfg.dataset}.model_promotions ORDER BY decided_at").df()
-    _assert_best_baseline_serves_after_the_deep_challenger_was_refused(cfg, promotions)
+    _assert_the_fixed_action_serves_when_no_model_beats_the_prior(cfg, promotions)
     drift = metrics[metrics["kind"] == "data_drift"]
     features = sorted(set(drift["subject"]) - {"all_features"})
     expected = {f for t, cols in DRIFTED_FEATURES.items() for c in cols for f in features_of(f"{t}.{c}", features)}

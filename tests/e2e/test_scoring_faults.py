@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -130,7 +129,7 @@ def test_a_killed_run_then_a_backfill_twice_leave_one_complete_set_per_date(cfg)
     assert ledger["status"].tolist() == ["running"]  # incomplete, and the ledger says so
 
     first: dict[str, str] = {}
-    for attempt in range(2):
+    for _attempt in range(2):
         for day in days:
             run_dag(cfg, "herald_scoring", logical_date=day)
             run_id = _assert_one_complete_set(cfg, day)

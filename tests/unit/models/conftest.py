@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from models.components.text import TEXT_DIM, TextEmbedder
-from models.deep import DeepConfig
 from models.preprocessing import TabularPreprocessor
+from models.settings import DeepSettings
 
 CATEGORIES = ("apparel", "home", "sports")
 
@@ -111,5 +111,5 @@ def preprocessor(splits: tuple[pd.DataFrame, ...]) -> TabularPreprocessor:
 
 
 @pytest.fixture
-def fast_config() -> DeepConfig:
-    return DeepConfig(max_epochs=2, batch_size=128, hidden=16, part_dim=8, seq_hidden=8, head_hidden=16, seed=3)
+def fast_config() -> DeepSettings:
+    return DeepSettings(max_epochs=2, batch_size=128, hidden=16, part_dim=8, seq_hidden=8, head_hidden=16, seed=3)

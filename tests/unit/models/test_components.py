@@ -6,16 +6,17 @@ import pandas as pd
 import torch
 
 from models.data import gather
-from models.deep import DeepConfig, DeepResponse
+from models.deep import DeepResponse
 from models.encoding import DeepFeaturizer
 from models.preprocessing import TabularPreprocessor
 from models.response import ResponseModule
+from models.settings import DeepSettings
 
 ALL_ON = {"sequence": True, "reviews": True, "text": True, "images": True}
 
 
 def test_tower_shapes(
-    splits: tuple[pd.DataFrame, ...], preprocessor: TabularPreprocessor, fast_config: DeepConfig
+    splits: tuple[pd.DataFrame, ...], preprocessor: TabularPreprocessor, fast_config: DeepSettings
 ) -> None:
     train = splits[0]
     featurizer = DeepFeaturizer(preprocessor).fit(train, ALL_ON)
@@ -39,7 +40,7 @@ def test_tower_shapes(
 
 
 def test_holdout_uses_no_message_vector(
-    splits: tuple[pd.DataFrame, ...], preprocessor: TabularPreprocessor, fast_config: DeepConfig
+    splits: tuple[pd.DataFrame, ...], preprocessor: TabularPreprocessor, fast_config: DeepSettings
 ) -> None:
     featurizer = DeepFeaturizer(preprocessor).fit(splits[0], ALL_ON)
     estimator = DeepResponse(preprocessor, fast_config)

@@ -10,18 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.deep import DeepConfig, DeepResponse
+from models.deep import DeepResponse
 from models.preprocessing import TabularPreprocessor
 from models.pyfunc import ESTIMATOR_ARTIFACT, HeraldResponsePyfunc, save_estimator, signature_for, to_model_input
+from models.settings import DeepSettings
 
 
 def fit(
-    train: pd.DataFrame, valid: pd.DataFrame, config: DeepConfig, exclude: tuple[str, ...] = ("gender", "split")
+    train: pd.DataFrame, valid: pd.DataFrame, config: DeepSettings, exclude: tuple[str, ...] = ("gender", "split")
 ) -> DeepResponse:
     return DeepResponse(TabularPreprocessor.fit(train, exclude=list(exclude)), config).fit(train, valid)
 
 
-def test_trains_and_predicts_probabilities(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+def test_trains_and_predicts_probabilities(splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings) -> None:
     train, valid, test = splits
     model = fit(train, valid, fast_config)
     p = model.predict_proba(test)
@@ -43,7 +44,7 @@ def test_trains_and_predicts_probabilities(splits: tuple[pd.DataFrame, ...], fas
     ],
 )
 def test_missing_modalities_switch_off(
-    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, dropped: list[str]
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings, dropped: list[str]
 ) -> None:
     train, valid, test = (s.drop(columns=dropped) for s in splits)
     model = fit(train, valid, fast_config)
@@ -51,7 +52,7 @@ def test_missing_modalities_switch_off(
     assert np.isfinite(model.predict_proba(test)).all()
 
 
-def test_all_null_modality_and_config_switch(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+def test_all_null_modality_and_config_switch(splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings) -> None:
     train, valid, test = (s.assign(msg_image_uri=None) for s in splits)
     fast_config.reviews = False
     model = fit(train, valid, fast_config)
@@ -60,14 +61,16 @@ def test_all_null_modality_and_config_switch(splits: tuple[pd.DataFrame, ...], f
     assert np.isfinite(model.predict_proba(test)).all()
 
 
-def test_same_seed_same_predictions(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+def test_same_seed_same_predictions(splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings) -> None:
     train, valid, test = splits
     first = fit(train, valid, fast_config).predict_proba(test)
     second = fit(train, valid, fast_config).predict_proba(test)
     np.testing.assert_array_equal(first, second)
 
 
-def test_prediction_does_not_depend_on_batch_company(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+def test_prediction_does_not_depend_on_batch_company(
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings
+) -> None:
     train, valid, test = splits
     model = fit(train, valid, fast_config)
     whole = model.predict_proba(test)
@@ -75,7 +78,7 @@ def test_prediction_does_not_depend_on_batch_company(splits: tuple[pd.DataFrame,
     np.testing.assert_allclose(whole[:5], alone, rtol=1e-5)
 
 
-def test_joblib_round_trip(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path) -> None:
+def test_joblib_round_trip(splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings, tmp_path: Path) -> None:
     train, valid, test = splits
     model = fit(train, valid, fast_config)
     model.featurizer.embedder._encoder = object()  # stands in for a loaded SentenceTransformer
@@ -86,7 +89,7 @@ def test_joblib_round_trip(splits: tuple[pd.DataFrame, ...], fast_config: DeepCo
 
 
 def test_pyfunc_round_trip_from_raw_rows(
-    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings, tmp_path: Path
 ) -> None:
     train, valid, test = splits
     model = fit(train, valid, fast_config)
@@ -118,7 +121,7 @@ def test_real_minilm_embeddings(tmp_path: Path, real_minilm: None) -> None:
 
 
 def test_wide_seed_ensemble_round_trip(
-    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings, tmp_path: Path
 ) -> None:
     train, valid, test = splits
     fast_config.wide, fast_config.ensemble, fast_config.schedule = True, 2, "onecycle"
@@ -141,7 +144,7 @@ def _with_engagement(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def test_opens_and_clicks_are_learned_beside_the_label_but_never_read(
-    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings
 ) -> None:
     train, valid, test = (_with_engagement(s, i) for i, s in enumerate(splits))
     model = fit(train, valid, fast_config)
@@ -159,7 +162,7 @@ def test_opens_and_clicks_are_learned_beside_the_label_but_never_read(
 
 
 def test_auxiliary_loss_skips_hold_outs_and_unknown_outcomes(
-    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings
 ) -> None:
     train, valid, _ = (_with_engagement(s, i) for i, s in enumerate(splits))
     model = fit(train, valid, fast_config)
@@ -170,7 +173,7 @@ def test_auxiliary_loss_skips_hold_outs_and_unknown_outcomes(
     assert (weight[train["opened"].isna().to_numpy(), 0] == 0).all()
 
 
-def test_tower_embeddings_for_segments_and_drift(splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig) -> None:
+def test_tower_embeddings_for_segments_and_drift(splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings) -> None:
     train, valid, test = splits
     model = fit(train, valid, fast_config)
     customers = test.drop_duplicates("customer_id")
@@ -192,12 +195,10 @@ def test_tower_embeddings_for_segments_and_drift(splits: tuple[pd.DataFrame, ...
 
 
 def test_transformer_sequence_encoder_trains_reproducibly_and_round_trips(
-    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig, tmp_path: Path
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings, tmp_path: Path
 ) -> None:
-    from dataclasses import replace
-
     train, valid, test = splits
-    config = replace(fast_config, sequence_encoder="transformer")
+    config = fast_config.model_copy(update={"sequence_encoder": "transformer"})
     model = fit(train, valid, config)
     assert model.arch["sequence_encoder"] == "transformer"
     p = model.predict_proba(test)
@@ -207,7 +208,7 @@ def test_transformer_sequence_encoder_trains_reproducibly_and_round_trips(
 
 
 def test_integrated_gradients_split_each_logit_among_the_modalities(
-    splits: tuple[pd.DataFrame, ...], fast_config: DeepConfig
+    splits: tuple[pd.DataFrame, ...], fast_config: DeepSettings
 ) -> None:
     import torch
 

@@ -16,13 +16,13 @@ from tests.unit.scoring.conftest import TinyWorld
 
 @pytest.fixture(scope="module")
 def logged(tiny_world: TinyWorld) -> pd.DataFrame:
-    from pipelines.training.fit import build_training_set, load_rows
+    from pipelines.training.dataset import build_features, load_rows
     from pipelines.warehouse.extract import extract_tables
 
     cfg = tiny_world.cfg
     extracted = extract_tables(cfg, "ope-train", "training", tiny_world.as_of)
     cutoff = tiny_world.as_of - timedelta(days=cfg.label_window_days)
-    ts = build_training_set(cfg, "ope-train", extracted.paths, cutoff, tiny_world.as_of)
+    ts = build_features(cfg, "ope-train", extracted.paths, cutoff, tiny_world.as_of)
     return load_rows(ts.rows_path)
 
 

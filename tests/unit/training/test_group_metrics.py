@@ -8,7 +8,8 @@ import pytest
 
 from pipelines.training.evaluate import expected_calibration_error, response_metrics
 from pipelines.training.evidence import fairness_evidence
-from pipelines.training.review import Review, group_metrics, model_card
+from pipelines.training.publish import model_card
+from pipelines.training.review import Review, group_metrics
 
 
 def _rows(n_small: int = 40) -> tuple[pd.DataFrame, np.ndarray]:

@@ -1,10 +1,11 @@
-"""Champion/challenger in a real MLflow registry: the first good model is promoted, a worse one refused."""
+"""Champion/challenger in a real MLflow registry: the first good model is promoted, a credibly worse one refused."""
 
 from __future__ import annotations
 
 from datetime import UTC
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,7 +48,8 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(
 
     from pipelines.config import load_config
     from pipelines.tracking import dag_run
-    from pipelines.training.registry import gate_challenger, register_challenger
+    from pipelines.training.promotion import GateInputs, gate_decision, paired_bootstrap
+    from pipelines.training.registry import apply_decision, current_champion, predict_served, register_challenger
     from pipelines.warehouse import get_warehouse
 
     cfg = load_config()
@@ -56,15 +58,26 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(
     train, test = _rows(3000, 0), _rows(2000, 1)
     good = _estimator(train, tmp_path / "good.joblib", shuffle_labels=False)
     bad = _estimator(train, tmp_path / "bad.joblib", shuffle_labels=True)
+    bounds = {"margin": 0.0, "max_ece": 1.0, "max_group_auc_gap": 1.0}
 
     first = register_challenger(cfg, dag_run(cfg, "herald_training", "run-1"), good, "logreg", test)
     retried = register_challenger(cfg, dag_run(cfg, "herald_training", "run-1"), good, "logreg", test)
     assert retried == first  # a retried register task reuses the run's version instead of adding one
-    promoted = gate_challenger(cfg, "run-1", first, test, baseline_aucs={})
+    decided = gate_decision(GateInputs(first.version, "logreg", 0.7, 0.0, None), **bounds)
+    promoted = apply_decision(cfg, "run-1", decided)
     assert promoted.promoted, promoted.reasons
 
     second = register_challenger(cfg, dag_run(cfg, "herald_training", "run-2"), bad, "logreg", test)
-    refused = gate_challenger(cfg, "run-2", second, test, baseline_aucs={})
+    champion = current_champion(cfg)
+    assert champion is not None and champion.version == first.version
+    served = {
+        "challenger": predict_served(mlflow.pyfunc.load_model(second.model_uri), test),
+        "champion": predict_served(mlflow.pyfunc.load_model(champion.model_uri), test),
+    }
+    boot = paired_bootstrap(test["label"].to_numpy(), served, np.ones(len(test)), test["customer_id"].to_numpy())
+    inputs = GateInputs(second.version, "logreg", 0.5, 0.0, None, champion.version, "logreg")
+    inputs.versus_champion = boot.auc_difference("challenger", "champion")
+    refused = apply_decision(cfg, "run-2", gate_decision(inputs, **bounds))
     assert not refused.promoted
     assert any("champion v1" in reason for reason in refused.reasons)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.training.review import Review, ablation, group_metrics, model_card
+from pipelines.training.publish import model_card
+from pipelines.training.review import Review, ablation, group_metrics
 
 
 class _ScoresByColumn:
