@@ -109,7 +109,8 @@ def validate_extract(
                     unexpected_count=len(broken_rows[name]),
                     element_count=n_in,
                     observed=f"{share:.2%}",
-                    note=f"more than {max_share:.2%} of the rows broke row rules",
+                    note=f"more than {max_share:.2%} of the rows broke row rules (each row and its rules are in "
+                    "rejected_rows; the limit is HERALD_VALIDATION_MAX_REJECTED_SHARE)",
                     outcome="failed",
                 )
             )
