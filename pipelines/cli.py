@@ -365,7 +365,7 @@ def forget(
     from pipelines.privacy.forget import forget_customers, forget_summary
 
     result = forget_customers(load_config(), customer_ids, request_id, actor=os.environ.get("USER"))
-    console.print(forget_summary(result), highlight=False)
+    console.print(forget_summary(result), highlight=False, soft_wrap=True)
     console.print(
         "The source tables (customers, events, sends, reviews) are the warehouse owner's to delete: "
         'see README "Privacy".'
@@ -385,7 +385,7 @@ def explain_decision(
     from pipelines.scoring.explain import explain_decision as explain
     from pipelines.scoring.explain import render_explanation
 
-    console.print(render_explanation(explain(load_config(), day.date(), customer_id)), highlight=False)
+    console.print(render_explanation(explain(load_config(), day.date(), customer_id)), highlight=False, soft_wrap=True)
 
 
 @app.command()
