@@ -24,6 +24,7 @@ def load_champion() -> dict[str, str]:
 
 
 def prepare(dag_run_id: str, validated: dict[str, Any], as_of: str) -> dict[str, Any]:
+    """Plan the run: customers, candidates and shards at ``as_of``."""
     from pipelines.scoring.prepare import prepare_scoring
 
     return prepare_scoring(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of)).to_dict()
@@ -39,6 +40,7 @@ def check_inputs(plan: dict[str, Any], champion: dict[str, str]) -> dict[str, An
 
 
 def score_shard(dag_run_id: str, shard: int, plan: dict[str, Any], champion: dict[str, str]) -> dict[str, int]:
+    """Score one shard and write its decisions (dynamic task mapping: one task per shard)."""
     from pipelines.scoring.prepare import ScoringPlan
     from pipelines.scoring.shard import score_shard as run_shard
     from pipelines.training.registry import RegisteredModel
@@ -76,6 +78,7 @@ def summarize(
     budget: dict[str, Any] | None = None,
     segmented: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Summarise the run, write its decisions report, log both to MLflow and close the run."""
     import mlflow
 
     from pipelines.flows.summary import write_run_summary
