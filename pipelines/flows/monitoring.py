@@ -17,6 +17,7 @@ validate = partial(common.validate, "monitoring")
 
 
 def drift(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:
+    """Feature and prediction drift of this run against the champion's reference."""
     from pipelines.monitoring.drift import drift_against_champion
 
     return drift_against_champion(
@@ -25,12 +26,14 @@ def drift(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id:
 
 
 def performance(dag_run_id: str, as_of: str) -> dict[str, Any]:
+    """Realised performance of past decisions whose outcomes are final by ``as_of``."""
     from pipelines.monitoring.outcomes import realised_performance
 
     return realised_performance(load_config(), dag_run_id, datetime.fromisoformat(as_of)).to_dict()
 
 
 def fairness(dag_run_id: str, validated: dict[str, Any], as_of: str, mlflow_run_id: str) -> dict[str, Any]:
+    """Targeting parity and outcome gaps between protected groups."""
     from pipelines.monitoring.fairness import fairness_check
 
     return fairness_check(
@@ -49,6 +52,7 @@ def alert(
 
 
 def should_retrain(dag_run_id: str) -> dict[str, Any]:
+    """Whether persistent breaches call for retraining (outside the cooldown)."""
     from pipelines.monitoring.retrain import decide_retrain
 
     return decide_retrain(load_config(), dag_run_id).to_dict()

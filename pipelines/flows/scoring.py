@@ -116,13 +116,12 @@ def summarize(
     segmented: dict[str, Any] | None = None,
     published: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Log the published run's decision mix to MLflow and the run summary, and close the MLflow run."""
+    """Summarise the published run, write its decisions report, log both to MLflow and close the run."""
     import mlflow
 
     from pipelines.flows.summary import write_run_summary
     from pipelines.scoring.decisions import decision_summary
     from pipelines.tracking import connect, finish_dag_run
-
     from pipelines.training.registry import current_champion
 
     cfg = load_config()

@@ -17,8 +17,8 @@ from pipelines.monitoring.drift_stats import (
 )
 from pipelines.monitoring.reference import Reference, load_reference, pool_rare
 from pipelines.monitoring.reference import embedding_components as reference_components
-from pipelines.training import features
 from pipelines.tracking import connect
+from pipelines.training import features
 from pipelines.training.registry import RegisteredModel, require_champion, served_estimator
 from pipelines.warehouse import get_warehouse
 from pipelines.warehouse.extract import load_extract

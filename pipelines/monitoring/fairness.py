@@ -14,8 +14,8 @@ from pipelines.monitoring.drift_stats import _safe
 from pipelines.monitoring.outcomes import match_outcomes
 from pipelines.training.features import age_band
 from pipelines.warehouse import get_warehouse
-from pipelines.warehouse.extract import ensure_suppression_table
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL, MONITORING_METRICS
+from pipelines.warehouse.extract import ensure_suppression_table
 
 
 @dataclass

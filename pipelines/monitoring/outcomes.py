@@ -11,8 +11,8 @@ import pandas as pd
 from pipelines.config import HeraldConfig
 from pipelines.training.evaluate import response_metrics
 from pipelines.warehouse import get_warehouse
-from pipelines.warehouse.extract import ensure_suppression_table
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL, MONITORING_METRICS
+from pipelines.warehouse.extract import ensure_suppression_table
 
 
 @dataclass

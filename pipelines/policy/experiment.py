@@ -205,7 +205,9 @@ def evaluate_import(
         "best_single_arm": {"name": best_name, "visit_rate": fixed_values[best_name]},
         "policies": policies,
         "safe_policy": decisions,
-        "qini": {m: {arm: c.get("qini_coefficient", c["status"]) for arm, c in per.items()} for m, per in curves.items()},
+        "qini": {
+            m: {arm: c.get("qini_coefficient", c["status"]) for arm, c in per.items()} for m, per in curves.items()
+        },
         "models": {t.name: {k: v for k, v in t.metrics.items() if k.startswith("test_")} for t in trained},
         "timings_s": timings,
         "confidence": h.confidence,

@@ -16,57 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from pipelines.config import HeraldConfig
+from pipelines.training.evaluate import auc_comparison
 
 CONFIDENCE = 0.90
-N_BOOT = 200
 # Below this share of effective rows an off-policy interval rests on a handful of customers.
 LOW_ESS_SHARE = 0.10
-
-
-def auc_comparison(
-    y: np.ndarray,
-    predictions: dict[str, np.ndarray],
-    n_boot: int = N_BOOT,
-    confidence: float = CONFIDENCE,
-    seed: int = 0,
-) -> dict[str, dict[str, float]]:
-    """Each model's AUC and the first model's AUC minus it, with paired-bootstrap intervals.
-
-    The first entry of ``predictions`` is the challenger; every bootstrap resample of the test rows
-    is shared by all models (paired), so the interval of a difference reflects only how the two
-    models disagree. Resamples with a single class are skipped. Returns per model ``auc``,
-    ``auc_low``, ``auc_high`` and (not for the challenger) ``diff``, ``diff_low``, ``diff_high``.
-    """
-    y = np.asarray(y).astype(int)
-    names = list(predictions)
-    rng = np.random.default_rng(seed)
-    boots: list[list[float]] = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() == y[idx].max():
-            continue
-        boots.append([roc_auc_score(y[idx], predictions[n][idx]) for n in names])
-    table = np.asarray(boots) if boots else np.full((1, len(names)), np.nan)
-    lo, hi = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
-    out: dict[str, dict[str, float]] = {}
-    for j, name in enumerate(names):
-        row = {
-            "auc": float(roc_auc_score(y, predictions[name])) if y.min() != y.max() else float("nan"),
-            "auc_low": float(np.nanpercentile(table[:, j], lo)),
-            "auc_high": float(np.nanpercentile(table[:, j], hi)),
-        }
-        if j:
-            diff = table[:, 0] - table[:, j]
-            row |= {
-                "diff": out[names[0]]["auc"] - row["auc"],
-                "diff_low": float(np.nanpercentile(diff, lo)),
-                "diff_high": float(np.nanpercentile(diff, hi)),
-            }
-        out[name] = row
-    return out
 
 
 def _f(x: Any, digits: int = 4) -> str:

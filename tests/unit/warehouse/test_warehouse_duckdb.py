@@ -338,7 +338,9 @@ def test_custom_dataset_and_in_memory(tmp_path: Path) -> None:
 
 # ---- errors a user can fix ------------------------------------------------------------
 def test_missing_file_is_a_clear_error(path: Path) -> None:
-    with pytest.raises(WarehouseError, match=f"warehouse file {path} does not exist.*herald import --mapping FILE.*herald world"):
+    with pytest.raises(
+        WarehouseError, match=f"warehouse file {path} does not exist.*herald import --mapping FILE.*herald world"
+    ):
         DuckDBWarehouse(path)
     with pytest.raises(WarehouseError, match="does not exist"):
         DuckDBWarehouse(path, read_only=True, must_exist=False)
