@@ -1,4 +1,4 @@
-"""Real data: policy values on held-out Hillstrom customers, personalized (through safe policy improvement) vs fixed arms."""
+"""Real data: held-out Hillstrom customers, personalized policies (safe policy improvement) against fixed arms."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tasks of ``herald_scoring``: start → extract → validate → prepare → shards → budget → segments → publish → summarize."""
+"""Tasks of ``herald_scoring``: start → extract → validate → prepare → shards → budget → segments → publish → audit."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from pipelines.config import HeraldConfig
 
 
 def summary_path(cfg: HeraldConfig, dag_id: str) -> Path:
+    """Where the latest run of ``dag_id`` leaves its summary (JSON under ``reports/``)."""
     return cfg.reports_dir / f"latest_{dag_id}.json"
 
 
@@ -22,5 +23,6 @@ def write_run_summary(cfg: HeraldConfig, dag_id: str, summary: dict[str, Any]) -
 
 
 def read_run_summary(cfg: HeraldConfig, dag_id: str) -> dict[str, Any] | None:
+    """The latest run summary of ``dag_id``, or None when the DAG has not run here."""
     path = summary_path(cfg, dag_id)
     return json.loads(path.read_text()) if path.is_file() else None

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Alert:
+    """One alert: a subject line and a plain-text body, for e-mail and webhook alike."""
+
     subject: str
     body: str
 
@@ -42,6 +44,7 @@ def webhook_url(conn_type: str | None, host: str | None, port: int | None, schem
 
 
 def post_webhook(url: str, alert: Alert, timeout: float = 10.0) -> str:
+    """POST the alert as a Slack-compatible JSON payload; returns a one-line delivery note (timeout in s)."""
     request = urllib.request.Request(
         url,
         data=json.dumps(alert.as_webhook_payload()).encode(),

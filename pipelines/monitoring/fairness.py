@@ -20,6 +20,8 @@ from pipelines.warehouse.extract import ensure_suppression_table
 
 @dataclass
 class FairnessResult:
+    """What the fairness step wrote: its report, whether any bound broke, and how many metrics."""
+
     report_path: str | None
     breached: bool
     metrics_written: int
@@ -193,6 +195,11 @@ def fairness_from_tables(
     as_of: datetime,
     mlflow_run_id: str | None = None,
 ) -> FairnessResult:
+    """Fairness of the decisions and realised outcomes across protected groups, from the run's frames.
+
+    Writes the per-group table (HTML report) and the metrics (kind ``fairness``) to
+    ``monitoring_metrics``; a metric a group cannot support is reported as not computed, with counts.
+    """
     s = cfg.monitoring
     attributes = [
         *cfg.protected_attributes,

@@ -17,6 +17,8 @@ from pipelines.warehouse.extract import ensure_suppression_table
 
 @dataclass
 class PerformanceResult:
+    """Realised outcomes of past decisions: rows matched, whether a bound broke, metrics written."""
+
     matched: int
     breached: bool
     metrics_written: int

@@ -16,6 +16,8 @@ TRAINING_DAG = "herald_training"
 
 @dataclass
 class RetrainDecision:
+    """Whether to trigger retraining, why, and how many recent monitoring runs breached."""
+
     trigger: bool
     reason: str
     breached_runs: int

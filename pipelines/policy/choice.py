@@ -125,6 +125,7 @@ def _uplift_arrays(
 
 
 def exploration_rate(settings: PolicySettings) -> float:
+    """The share of customers explored (epsilon under epsilon-greedy, else 0)."""
     return float(settings.epsilon) if settings.exploration == "epsilon_greedy" else 0.0
 
 

@@ -1,4 +1,4 @@
-"""Safe policy improvement: deploy a personalized policy only where held-out data shows it beats the best fixed action."""
+"""Safe policy improvement: personalize only where held-out data shows it beats the best fixed action."""
 
 from __future__ import annotations
 

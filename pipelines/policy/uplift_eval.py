@@ -16,6 +16,8 @@ MESSAGE_PREFIX = "msg_"
 
 
 class Estimator(Protocol):
+    """Anything that predicts P(response) for raw rows: shape (n_rows,), probabilities."""
+
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray: ...
 
 

@@ -49,7 +49,8 @@ def render_html(report: dict[str, Any]) -> str:
         f"<h1>Data validation <span class='{status}'>{status.upper()}</span></h1>",
         f"<p>run <code>{e(report['run_id'])}</code> · purpose {e(report['purpose'])} · as_of {e(report['as_of'])}"
         f" · validated {e(report['validated_at'])}</p>",
-        "<h2>Tables</h2><table><tr><th>table</th><th>rows in</th><th>kept</th><th>rejected</th><th>share</th><th>status</th></tr>",
+        "<h2>Tables</h2><table><tr><th>table</th><th>rows in</th><th>kept</th><th>rejected</th>"
+        "<th>share</th><th>status</th></tr>",
     ]
     for name, t in report["tables"].items():
         st = "passed" if t["passed"] else "failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
@@ -11,7 +12,7 @@ from pipelines.warehouse.contract import Table
 
 def _matches(series: pd.Series, bq_type: str) -> bool:
     dtype = series.dtype
-    inferred = pd.api.types.infer_dtype(series, skipna=True) if dtype == object else None
+    inferred = pd.api.types.infer_dtype(series, skipna=True) if dtype is object or dtype == np.dtype(object) else None
     if inferred == "empty":
         return True  # an all-NULL column carries no type; nullability rules judge it
     if bq_type == "STRING":

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Column:
+    """One contract column: name, BigQuery type, whether it must exist and may be NULL."""
+
     name: str
     type: str  # BigQuery type: STRING, INT64, FLOAT64, BOOL, DATE, TIMESTAMP
     required: bool = True  # the column must exist
@@ -15,6 +17,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
+    """One contract table: its columns, key and whether it must exist."""
+
     name: str
     columns: tuple[Column, ...]
     key: str | None

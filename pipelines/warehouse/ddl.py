@@ -37,7 +37,10 @@ def table_ddl(dataset: str, table: Table) -> str:
 
 
 def view_select(dataset: str, name: str) -> str:
-    """The query file ``name`` with its tables qualified by ``dataset`` (BigQuery SQL): a view has no default dataset."""
+    """The query file ``name`` with its tables qualified by ``dataset`` (BigQuery SQL).
+
+    A view has no default dataset, so every table it reads must be named with its dataset.
+    """
     tree = sqlglot.parse_one(read_query(name), read="bigquery")
     for table in tree.find_all(exp.Table):
         table.set("db", exp.to_identifier(dataset))

@@ -167,7 +167,8 @@ class DuckDBWarehouse(Warehouse):
 
     def _schema_exists(self, con: duckdb.DuckDBPyConnection) -> bool:
         row = con.execute(
-            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ? AND catalog_name = current_database()",
+            "SELECT count(*) FROM information_schema.schemata"
+            " WHERE schema_name = ? AND catalog_name = current_database()",
             [self.dataset],
         ).fetchone()
         return bool(row and row[0])

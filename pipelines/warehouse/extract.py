@@ -95,7 +95,8 @@ def extract_tables(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: date
                 if table.required:
                     raise WarehouseError(
                         f"table {cfg.dataset}.{name} does not exist in the {cfg.warehouse_backend} warehouse "
-                        f"({_where(cfg)}); it is required by the data contract — map it and run `herald import --mapping FILE` (or `herald world` for the demo)"
+                        f"({_where(cfg)}); it is required by the data contract — map it and run "
+                        "`herald import --mapping FILE` (or `herald world` for the demo)"
                     )
                 continue
             frame = warehouse.query(f"extract_{name}", windows.params()[name])

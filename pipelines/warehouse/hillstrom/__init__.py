@@ -1,1 +1,1 @@
-"""The Hillstrom e-mail experiment as Herald's real-data proof: ``csv_file`` → ``importer`` → ``experiment`` → ``report``."""
+"""The Hillstrom e-mail experiment as real data: ``csv_file`` checks the file, ``importer`` maps it."""

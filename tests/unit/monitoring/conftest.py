@@ -1,4 +1,4 @@
-"""Fixtures for monitoring tests: tiny worlds at a fixed instant, a scratch warehouse; receivers live in tests/conftest.py."""
+"""Monitoring fixtures: tiny worlds at a fixed instant and a scratch warehouse (receivers: tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -230,7 +230,7 @@ def test_missing_table_in_query_is_a_clear_error() -> None:
 
 
 def test_missing_column_in_query_is_a_clear_error() -> None:
-    bad = lambda m, u, d: (
+    bad = lambda m, u, d: (  # noqa: E731 - a one-line fake response
         400,
         {
             "error": {
