@@ -35,19 +35,19 @@ def herald_forget() -> None:
     @task
     @herald_step
     def forget_customers() -> dict:
-        from pipelines.flows import privacy
+        from pipelines.flows import forget
 
         ctx = get_current_context()
         params = ctx["params"]
-        return privacy.forget_customers(params["customer_ids"], params.get("request_id"), f"airflow:{ctx['run_id']}")
+        return forget.forget_customers(params["customer_ids"], params.get("request_id"), f"airflow:{ctx['run_id']}")
 
     @task
     @herald_step
     def find_traces(forgotten: dict) -> list:
-        from pipelines.flows import privacy
+        from pipelines.flows import forget
 
         del forgotten  # only orders this task after the erasure
-        return privacy.find_traces(get_current_context()["params"]["customer_ids"])
+        return forget.find_traces(get_current_context()["params"]["customer_ids"])
 
     find_traces(forget_customers())
 
