@@ -118,7 +118,12 @@ def run_dag(
     env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
     with log_path.open("w") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        _follow(log_path, proc, progress)
+        try:
+            _follow(log_path, proc, progress)
+        except BaseException:  # Ctrl-C or a failing callback: never leave the DAG run going on its own
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise
     text = log_path.read_text(errors="replace")
     failed = proc.returncode != 0 or "state=failed" in text or "DagRunState.FAILED" in text
     if failed:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.config import HeraldConfig
 from pipelines.cli.config_reference import END, START, reference_markdown, settings_rows
+from pipelines.config import HeraldConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
