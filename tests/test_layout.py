@@ -9,8 +9,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_LINES = 300
-JOBS = {"flows", "warehouse", "validation", "training", "scoring", "policy", "monitoring", "synthetic"}
-SHARED = {"__init__.py", "config.py", "errors.py", "tracking.py", "cli.py"}
+JOBS = {
+    "flows",
+    "warehouse",
+    "validation",
+    "training",
+    "scoring",
+    "policy",
+    "monitoring",
+    "synthetic",
+    "privacy",
+    "config",
+    "cli",
+}
+SHARED = {"__init__.py", "errors.py", "tracking.py"}
 
 
 def _sources(*folders: str) -> list[Path]:
