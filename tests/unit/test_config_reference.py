@@ -17,6 +17,7 @@ def test_every_setting_has_a_default_and_a_meaning() -> None:
     assert {"HERALD_LABEL_WINDOW_DAYS", "HERALD_VALIDATION_MAX_EVENT_AGE_DAYS", "HERALD_DEEP__MAX_EPOCHS"} <= set(names)
     missing = [variable for variable, _, meaning in rows if not meaning.strip()]
     assert not missing, f"give these settings a Field(description=...) or a comment in pipelines/config/: {missing}"
+
     # Every leaf setting is there: top-level fields, and the fields of sections at any depth.
     def leaves(model: type) -> int:
         count = 0
