@@ -12,7 +12,7 @@ export HERALD_HOME ?= $(CURDIR)/.herald
 HERALD_BENCH_HOME ?= $(CURDIR)/.herald-bench
 SECTION ?= all
 
-.PHONY: install demo test test-fast lint bench clean ui-mlflow ui-airflow bqemulator up down
+.PHONY: install demo test test-all test-fast lint bench clean ui-mlflow ui-airflow bqemulator up down
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ lint: install
 test: install lint
 	@$(MAKE) --no-print-directory bqemulator || echo "bqemulator environment not built: its tests will skip"
 	$(PY) -m pytest
+
+# Everything, the heavy whole-stack and fault runs included (tens of minutes on two cores).
+test-all: install lint
+	@$(MAKE) --no-print-directory bqemulator || echo "bqemulator environment not built: its tests will skip"
+	$(PY) -m pytest -m "heavy or not heavy"
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"

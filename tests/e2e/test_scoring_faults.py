@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 WORLD_NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 TRAIN_DATE = "2026-06-01"
