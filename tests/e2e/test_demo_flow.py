@@ -202,7 +202,7 @@ def test_explain_decision_names_model_settings_and_candidates(ran) -> None:
 def test_forget_leaves_no_trace_and_later_runs_exclude_them(ran) -> None:
     from pipelines.flows.runner import run_dag
     from pipelines.privacy.forget import find_traces
-    from pipelines.training.fit import build_training_set
+    from pipelines.training.dataset import build_features
     from pipelines.warehouse.extract import extract_tables, extract_windows
 
     decisions = _table(ran, "decisions")
@@ -223,6 +223,6 @@ def test_forget_leaves_no_trace_and_later_runs_exclude_them(ran) -> None:
     now = datetime.now(UTC)
     later = extract_tables(ran, "later-training", "training", now)
     cutoff = extract_windows(ran, "training", now).feature_cutoff
-    rows = pd.read_parquet(build_training_set(ran, "later-training", later.paths, cutoff, now).rows_path)
+    rows = pd.read_parquet(build_features(ran, "later-training", later.paths, cutoff, now).rows_path)
     assert len(rows) and not rows["customer_id"].isin(forgotten).any()
     assert find_traces(ran, forgotten) == []
