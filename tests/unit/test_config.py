@@ -12,6 +12,7 @@ from pipelines.errors import ConfigError
 
 def test_defaults_point_under_herald_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERALD_HOME", str(tmp_path))
+    monkeypatch.delenv("HERALD_WORLD__SIZE", raising=False)
     cfg = load_config()
     assert cfg.duckdb_path == tmp_path / "warehouse.duckdb"
     assert cfg.tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"

@@ -38,13 +38,22 @@ def _outputs(cfg: HeraldConfig, ids: list[str], texts: list[str]) -> None:
     with get_warehouse(cfg) as warehouse:
         warehouse.write(
             "decisions",
-            pd.DataFrame({"run_id": "r1", "shard": 0, "decided_at": now, "customer_id": ids, "policy": "exploit"}),
+            pd.DataFrame(
+                {
+                    "logical_date": now.date(),
+                    "run_id": "r1",
+                    "shard": 0,
+                    "decided_at": now,
+                    "customer_id": ids,
+                    "policy": "exploit",
+                }
+            ),
             mode="replace_run",
             run_filter={"run_id": "r1", "shard": 0},
         )
         warehouse.write(
             "customer_segments",
-            pd.DataFrame({"run_id": "r1", "customer_id": ids, "segment": 1}),
+            pd.DataFrame({"logical_date": now.date(), "run_id": "r1", "customer_id": ids, "segment": 1}),
             mode="replace_run",
             run_filter={"run_id": "r1"},
         )

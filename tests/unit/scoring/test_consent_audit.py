@@ -82,7 +82,7 @@ def test_a_breach_writes_the_counts_and_fails_the_run(tmp_path, monkeypatch) -> 
         paths[name] = str(tmp_path / f"{name}.parquet")
         frame.to_parquet(paths[name])
     decisions = _decisions([("no_sms", "m1", "sms"), ("ok", "m2", "email")]).assign(
-        run_id="r1", shard=0, decided_at=pd.Timestamp(AS_OF)
+        logical_date=pd.Timestamp(AS_OF).date(), run_id="r1", shard=0, decided_at=pd.Timestamp(AS_OF)
     )
     with get_warehouse(cfg, must_exist=False) as warehouse:
         warehouse.write("decisions", decisions, mode="replace_run", run_filter={"run_id": "r1", "shard": 0})

@@ -55,6 +55,9 @@ class FakeWarehouse(Warehouse):
         self.tables: dict[str, pd.DataFrame] = {}
         self.modes: dict[str, str] = {}
 
+    def publish_run(self, *args: Any, **kwargs: Any) -> Any:  # the world never publishes scoring runs
+        raise NotImplementedError
+
     def write(
         self, table: str, frame: pd.DataFrame, mode: str = "truncate", run_filter: Mapping[str, Any] | None = None
     ) -> int:  # type: ignore[override]

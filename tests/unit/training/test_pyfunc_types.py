@@ -52,7 +52,9 @@ def test_load_model_predicts_on_warehouse_typed_rows(tmp_path: Path) -> None:
     assert schema["send_hour"] == "string"
     path = save_estimator(estimator, tmp_path / "estimator.joblib")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with mlflow.start_run():
+    # An experiment of this store: another test may have left the process's active experiment elsewhere.
+    experiment = mlflow.set_experiment("pyfunc-types")
+    with mlflow.start_run(experiment_id=experiment.experiment_id):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=HeraldResponsePyfunc(),

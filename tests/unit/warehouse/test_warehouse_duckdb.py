@@ -404,7 +404,11 @@ def test_a_task_waits_for_another_process_write_lock(path: Path) -> None:
     import sys
     import time
 
-    DuckDBWarehouse(path, must_exist=False).write("customers", customers())
+    from pipelines.warehouse.extract import ensure_suppression_table
+
+    seeded = DuckDBWarehouse(path, must_exist=False)
+    seeded.write("customers", customers())
+    ensure_suppression_table(seeded)  # every extract query reads it
     holder = subprocess.Popen(
         [
             sys.executable,
