@@ -12,13 +12,12 @@ def demo_cfg(tmp_path_factory: pytest.TempPathFactory):
     """Config of the shared tiny world (its own HERALD_HOME); the protocol's choice is promoted."""
     mp = pytest.MonkeyPatch()
     mp.setenv("HERALD_HOME", str(tmp_path_factory.mktemp("herald_e2e")))
+    mp.setenv("HERALD_WORLD__SIZE", "tiny")
     # The protocol's choice is promoted on a first run (no champion to compare with) and scoring serves
     # it end to end; tests/e2e/test_monitoring.py takes the other path (nothing eligible: fixed action).
     from pipelines.config import load_config
 
-    # The tiny size is an override, not an environment variable: this session-wide fixture must not
-    # change the defaults that later tests read (only the world builder needs the size).
-    yield load_config(world={"size": "tiny"})
+    yield load_config()
     mp.undo()
 
 
