@@ -119,8 +119,8 @@ def model_quality(cfg: HeraldConfig) -> dict[str, Any]:
     """Test AUC of each model the training DAG fitted, normalised by the true probabilities' AUC on the same rows."""
     from sklearn.metrics import roc_auc_score
 
-    from pipelines.flows.summary import read_run_summary
     from pipelines.synthetic import load_oracle
+    from pipelines.tracking import read_run_summary
     from pipelines.training.evaluate import normalised_auc
     from pipelines.training.registry import current_champion
 
@@ -154,8 +154,8 @@ def hillstrom_through_dag(base: HeraldConfig, root: Path, smoke: bool) -> dict[s
     the best fixed arm by more than 0.3 points.
     """
     from pipelines.flows.runner import HILLSTROM_DAG_ID, migrate, run_dag
-    from pipelines.flows.summary import read_run_summary
     from pipelines.policy.experiment import RUN_SUMMARY_ID
+    from pipelines.tracking import read_run_summary
     from pipelines.warehouse.hillstrom.importer import hillstrom_config
 
     path = SAMPLE_HILLSTROM if smoke else base.hillstrom.path

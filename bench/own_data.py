@@ -21,7 +21,7 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
 
     from pipelines.config import load_config
     from pipelines.flows.runner import migrate, run_dag
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
     from pipelines.warehouse.check import check_warehouse
     from pipelines.warehouse.imports import import_mapping
 

@@ -45,12 +45,12 @@ def latest_training_rows(cfg: HeraldConfig) -> Path:
 
 def prepare_plan(cfg: HeraldConfig, run_id: str) -> Any:
     """Extract and prepare a scoring run as of now (no validation: the benchmark measures scoring)."""
-    from pipelines.scoring.prepare import prepare_scoring
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.scoring.prepare import prepare
+    from pipelines.warehouse.extract import extract
 
     now = datetime.now(UTC)
-    extracted = extract_tables(cfg, run_id, "scoring", now)
-    return prepare_scoring(cfg, run_id, extracted.paths, now)
+    extracted = extract(cfg, run_id, "scoring", now)
+    return prepare(cfg, run_id, extracted.paths, now)
 
 
 def _true_p(oracle: Any, frame: pd.DataFrame) -> np.ndarray:
@@ -125,7 +125,7 @@ def normalised(value: float, random: float, oracle: float) -> float:
 
 def ope_against_truth(cfg: HeraldConfig, rows_path: str, scorer: Any, oracle: Any) -> dict[str, Any]:
     """OPE of the deployed ε-greedy policy on the champion's test split, next to its true value."""
-    from pipelines.policy.ope import evaluate, on_policy_value
+    from pipelines.policy.ope_intervals import evaluate, on_policy_value
     from pipelines.policy.replay import replay_target_policy
     from pipelines.training.dataset import load_rows
 

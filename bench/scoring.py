@@ -93,7 +93,7 @@ def scaled_world(cfg: HeraldConfig, customers: int) -> tuple[HeraldConfig, int]:
 def end_to_end(cfg: HeraldConfig, champion: Any) -> dict[str, Any]:
     """Warehouse read → features → every shard scored and decided → staged → published, in this process."""
     from bench.policy import prepare_plan
-    from pipelines.scoring.publish import publish_scoring_run
+    from pipelines.scoring.publish import publish
     from pipelines.scoring.scorer import load_scorer
     from pipelines.scoring.shard import score_shard
 
@@ -103,7 +103,7 @@ def end_to_end(cfg: HeraldConfig, champion: Any) -> dict[str, Any]:
     prepared = time.perf_counter()
     results = [score_shard(cfg, SCORING_RUN, s, plan, champion, scorer=scorer) for s in plan.shards]
     scored = time.perf_counter()
-    published = publish_scoring_run(cfg, SCORING_RUN, plan, champion, with_segments=False)
+    published = publish(cfg, SCORING_RUN, plan, champion, with_segments=False)
     done = time.perf_counter()
     rows = sum(int(r["candidates_scored"]) for r in results)
     return {

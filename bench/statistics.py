@@ -21,7 +21,8 @@ import pandas as pd
 
 from pipelines.config import HeraldConfig
 from pipelines.monitoring.drift_tests import drift_tests
-from pipelines.policy.ope import ESTIMATORS, LoggedBandit, evaluate
+from pipelines.policy.ope import ESTIMATORS, LoggedBandit
+from pipelines.policy.ope_intervals import evaluate
 
 # Open Bandit Pipeline's published relative estimation errors (mean ± sd) on its random-logging
 # dataset (Saito et al. 2021, "Open Bandit Dataset and Pipeline"), as quoted in issue #16: reference only.

@@ -60,14 +60,14 @@ def policy_values(cfg: HeraldConfig) -> dict[str, Any]:
     """
     from bench.peers import action_rows, customer_features, fit_peers, message_features, training_rows
     from bench.policy import prepare_plan
-    from pipelines.flows.summary import read_run_summary
     from pipelines.policy.choice import allowed_channels, blocking_reason
     from pipelines.scoring.candidates import candidate_rows, holdout_rows
     from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, iter_shard
     from pipelines.scoring.scorer import load_scorer
     from pipelines.synthetic import load_oracle
+    from pipelines.tracking import read_run_summary
     from pipelines.training import features
-    from pipelines.training.registry import require_champion
+    from pipelines.training.registry import load_champion
 
     oracle = load_oracle(cfg.home / "world")
     tables = {n: _table(cfg, n) for n in ("customers", "events", "messages", "sends", "reviews")}
@@ -83,7 +83,7 @@ def policy_values(cfg: HeraldConfig) -> dict[str, Any]:
     decisions = _table(cfg, "decisions")
     decisions = decisions[decisions["run_id"] == scoring.get("dag_run_id", decisions["run_id"].max())]
     decided = decisions.set_index("customer_id")
-    scorer = load_scorer(cfg, require_champion(cfg))
+    scorer = load_scorer(cfg, load_champion(cfg))
 
     plan = prepare_plan(cfg, "bench-generalisation")
     as_of = datetime.fromisoformat(plan.as_of)

@@ -1,10 +1,12 @@
-"""MLflow connection and the one MLflow run that follows each DAG run."""
+"""MLflow connection, the one MLflow run that follows each DAG run, and the short summary each run leaves."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -75,7 +77,7 @@ def _artifact_location(cfg: HeraldConfig) -> str | None:
     return cfg.artifact_root if cfg.tracking_uri.startswith("sqlite:") else None
 
 
-def dag_run(cfg: HeraldConfig, dag_id: str, dag_run_id: str, tags: dict[str, Any] | None = None) -> str:
+def start(cfg: HeraldConfig, dag_id: str, dag_run_id: str, tags: dict[str, Any] | None = None) -> str:
     """The MLflow run id for a DAG run: found by tag, or created, so every task logs to one place."""
     client = connect(cfg)
     experiment = client.get_experiment_by_name(cfg.mlflow_experiment)
@@ -95,7 +97,7 @@ def dag_run(cfg: HeraldConfig, dag_id: str, dag_run_id: str, tags: dict[str, Any
     return run.info.run_id
 
 
-def finish_dag_run(cfg: HeraldConfig, mlflow_run_id: str, status: str = "FINISHED") -> None:
+def finish(cfg: HeraldConfig, mlflow_run_id: str, status: str = "FINISHED") -> None:
     """Close the DAG run's MLflow run once its last task is done."""
     connect(cfg).set_terminated(mlflow_run_id, status)
 
@@ -103,3 +105,22 @@ def finish_dag_run(cfg: HeraldConfig, mlflow_run_id: str, status: str = "FINISHE
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
+
+
+def summary_path(cfg: HeraldConfig, dag_id: str) -> Path:
+    """Where the latest run of ``dag_id`` leaves its summary (JSON under ``reports/``)."""
+    return cfg.reports_dir / f"latest_{dag_id}.json"
+
+
+def write_run_summary(cfg: HeraldConfig, dag_id: str, summary: dict[str, Any]) -> Path:
+    """Write the facts a person wants after a run (volumes, metrics, versions) as JSON."""
+    path = summary_path(cfg, dag_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    return path
+
+
+def read_run_summary(cfg: HeraldConfig, dag_id: str) -> dict[str, Any] | None:
+    """The latest run summary of ``dag_id``, or None when the DAG has not run here."""
+    path = summary_path(cfg, dag_id)
+    return json.loads(path.read_text()) if path.is_file() else None

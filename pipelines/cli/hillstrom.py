@@ -27,12 +27,12 @@ def hillstrom_import(
     ] = None,
 ) -> None:
     """Validate the Hillstrom CSV and write customers, messages and sends into the hillstrom dataset."""
-    from pipelines.warehouse.hillstrom.importer import hillstrom_config, import_hillstrom
+    from pipelines.warehouse.hillstrom.importer import hillstrom_config, import_file
 
     if target not in (None, "visit", "conversion"):
         raise HeraldError(f"unknown --target {target!r}: use visit or conversion")
     cfg = hillstrom_config(load_config())
-    result = import_hillstrom(cfg, path, target)  # type: ignore[arg-type]
+    result = import_file(cfg, path, target)  # type: ignore[arg-type]
     console.print(
         f"Hillstrom ({result.target} → sends.converted) written to dataset {result.dataset}: "
         + ", ".join(f"{k} {v:,}" for k, v in result.rows.items())

@@ -16,7 +16,7 @@ def summary() -> None:
 
 def print_summary(cfg: HeraldConfig) -> None:
     """What the latest training, scoring and monitoring runs did, in plain words."""
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
 
     training = read_run_summary(cfg, "herald_training")
     scoring = read_run_summary(cfg, "herald_scoring")

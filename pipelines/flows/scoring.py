@@ -26,26 +26,26 @@ validate = partial(common.validate, "scoring")
 
 def load_champion() -> dict[str, str]:
     """The registered model behind the champion alias (fails clearly before the first promotion)."""
-    from pipelines.training.registry import require_champion
+    from pipelines.training.registry import load_champion
 
-    return require_champion(load_config()).to_dict()
+    return load_champion(load_config()).to_dict()
 
 
 def prepare(dag_run_id: str, validated: dict[str, Any], as_of: str, logical_date: str | None = None) -> dict[str, Any]:
     """Customer features per shard and the active catalogue, for the run's as-of instant and logical date."""
-    from pipelines.scoring.prepare import prepare_scoring
+    from pipelines.scoring.prepare import prepare
 
-    plan = prepare_scoring(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of), logical_date)
+    plan = prepare(load_config(), dag_run_id, validated["paths"], datetime.fromisoformat(as_of), logical_date)
     return plan.to_dict()
 
 
 def check_inputs(plan: dict[str, Any], champion: dict[str, str]) -> dict[str, Any]:
     """Stop before scoring if today's rows are not what the champion was trained on."""
     from pipelines.scoring.prepare import ScoringPlan
-    from pipelines.scoring.serving_check import check_serving_inputs
+    from pipelines.scoring.serving_check import check_inputs
     from pipelines.training.registry import RegisteredModel
 
-    return check_serving_inputs(load_config(), ScoringPlan(**plan), RegisteredModel(**champion))
+    return check_inputs(load_config(), ScoringPlan(**plan), RegisteredModel(**champion))
 
 
 def score_shard(dag_run_id: str, shard: int, plan: dict[str, Any], champion: dict[str, str]) -> dict[str, int]:
@@ -61,21 +61,21 @@ def allocate_budget(
     dag_run_id: str, plan: dict[str, Any], champion: dict[str, str], shard_results: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The per-campaign budget across all shards (a no-op without a budget); runs after every shard."""
-    from pipelines.scoring.budget import allocate_campaign_budget
+    from pipelines.scoring.budget import allocate_budget
     from pipelines.scoring.prepare import ScoringPlan
     from pipelines.training.registry import RegisteredModel
 
     del shard_results  # only orders this task after the shards
-    return allocate_campaign_budget(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion))
+    return allocate_budget(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion))
 
 
 def segments(dag_run_id: str, plan: dict[str, Any], champion: dict[str, str], mlflow_run_id: str) -> dict[str, Any]:
     """k-means customer segments over the champion's customer representation, into customer_segments."""
     from pipelines.scoring.prepare import ScoringPlan
-    from pipelines.scoring.segments import segment_customers
+    from pipelines.scoring.segments import segments
     from pipelines.training.registry import RegisteredModel
 
-    return segment_customers(
+    return segments(
         load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion), mlflow_run_id=mlflow_run_id
     )
 
@@ -85,11 +85,11 @@ def publish(
 ) -> dict[str, Any]:
     """Publish the whole run (decisions + segments) as its logical date's only one; runs after every writer."""
     from pipelines.scoring.prepare import ScoringPlan
-    from pipelines.scoring.publish import publish_scoring_run
+    from pipelines.scoring.publish import publish
     from pipelines.training.registry import RegisteredModel
 
     del budget, segmented  # only order this task after the writers
-    return publish_scoring_run(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion))
+    return publish(load_config(), dag_run_id, ScoringPlan(**plan), RegisteredModel(**champion))
 
 
 def mark_failed(dag_run_id: str, note: str) -> None:
@@ -117,47 +117,6 @@ def summarize(
     published: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Summarise the published run, write its decisions report, log both to MLflow and close the run."""
-    import mlflow
+    from pipelines.scoring.summary import summarize
 
-    from pipelines.flows.summary import write_run_summary
-    from pipelines.scoring.decisions import decision_summary
-    from pipelines.tracking import connect, finish_dag_run
-    from pipelines.training.registry import current_champion
-
-    cfg = load_config()
-    summary = decision_summary(cfg, dag_run_id)
-    champion = current_champion(cfg)
-    if champion is not None:
-        summary["model"] = {"version": champion.version, "estimator": champion.estimator}
-        if champion.estimator == "fixed_action":
-            # Training found no learned model that beats the prior-rate predictor with confidence.
-            summary["serving"] = "the best fixed action by logged outcome (no learned model beat the prior rate)"
-    summary["candidates_scored"] = sum(int(r["candidates_scored"]) for r in shard_results)
-    if budget and budget.get("applied"):
-        summary["campaign_budget"] = budget
-    if segmented:
-        summary["segments"] = segmented
-    if published:
-        summary["published"] = published
-    connect(cfg)
-    with mlflow.start_run(run_id=mlflow_run_id):
-        mlflow.log_dict(summary, "decision_summary.json")
-        values = {
-            k: summary[k] for k in ("estimated_policy_value", "estimated_holdout_value") if summary[k] == summary[k]
-        }  # NaN when nobody was scored
-        mlflow.log_metrics(
-            {
-                "decisions": summary["decisions"],
-                "messages_sent": summary["messages_sent"],
-                "holdout_share": summary["holdout_share"],
-                "explored_share": summary["explored_share"],
-                **values,
-            }
-        )
-    from pipelines.scoring.report import write_decisions_report
-
-    report, figures = write_decisions_report(cfg, dag_run_id, mlflow_run_id=mlflow_run_id)
-    summary |= {"report_path": str(report), "in_plain_words": figures["plain"], "no_message": figures["summary"]}
-    write_run_summary(cfg, DAG_ID, {"dag_run_id": dag_run_id, **summary})
-    finish_dag_run(cfg, mlflow_run_id)
-    return summary
+    return summarize(load_config(), DAG_ID, dag_run_id, shard_results, mlflow_run_id, budget, segmented, published)

@@ -103,36 +103,6 @@ def gate_fallback(record: dict[str, Any], decision: dict[str, Any]) -> dict[str,
 
 def finish(record: dict[str, Any], rows: dict[str, Any], decision: dict[str, Any], fallback: dict[str, Any]) -> dict:
     """Close the MLflow run and leave the run's summary (what serves now, and why) for people and the demo."""
-    from pipelines.flows.summary import write_run_summary
-    from pipelines.tracking import finish_dag_run
+    from pipelines.training.summary import finish
 
-    cfg = load_config()
-    served = fallback["decision"] if fallback["gated"] and fallback["decision"]["promoted"] else decision
-    served_by = fallback["registered"] if served is not decision else record["registered"]
-    summary = {
-        "dag_run_id": record["dag_run_id"],
-        "rows": rows,
-        "validation": record["validation"],
-        "protocol": record["training"].get("split_counts", {}),
-        "models": {
-            m["name"]: {k: v for k, v in m["metrics"].items() if k.startswith(("test_", "cv_"))}
-            for m in record["trained"]
-        },
-        "selection": {k: v for k, v in record["selection"].items() if k != "evidence"},
-        "evidence": record["selection"].get("evidence", {}),
-        "releases": [
-            {"registered": record["registered"], "gate": decision},
-            *([{"registered": fallback["registered"], "gate": fallback["decision"]}] if fallback["gated"] else []),
-        ],
-    }
-    if served["promoted"] and served_by["estimator"] == "fixed_action":
-        summary["serving"] = (
-            "the best fixed action by logged outcome: no learned model beat the prior-rate predictor with confidence"
-        )
-    elif served["promoted"]:
-        summary["serving"] = f"{served_by['estimator']} v{served['version']} (new champion)"
-    else:
-        summary["serving"] = "the previous champion (nothing promoted this run)"
-    write_run_summary(cfg, DAG_ID, summary)
-    finish_dag_run(cfg, record["mlflow_run_id"])
-    return {"promoted": served["promoted"], "version": served["version"], "serving": summary["serving"]}
+    return finish(load_config(), DAG_ID, record, rows, decision, fallback)

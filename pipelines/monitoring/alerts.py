@@ -81,9 +81,7 @@ def send_alert(cfg: HeraldConfig, alert: Alert) -> list[str]:
     return sent
 
 
-def monitoring_alert(
-    run_id: str, drift: dict[str, Any], performance: dict[str, Any], fairness: dict[str, Any]
-) -> Alert | None:
+def alert(run_id: str, drift: dict[str, Any], performance: dict[str, Any], fairness: dict[str, Any]) -> Alert | None:
     """The one message of a monitoring run: what breached, by how much, where the reports are; None if nothing did."""
     lines: list[str] = []
     if drift.get("breached"):

@@ -19,22 +19,23 @@ from pipelines.monitoring.reference import Reference, load_reference, pool_rare
 from pipelines.monitoring.reference import embedding_components as reference_components
 from pipelines.tracking import connect
 from pipelines.training import features
-from pipelines.training.registry import RegisteredModel, require_champion, served_estimator
+from pipelines.training.profiles import customer_features
+from pipelines.training.registry import RegisteredModel, load_champion, served_estimator
 from pipelines.warehouse import get_warehouse
 from pipelines.warehouse.extract import load_extract
 
 log = logging.getLogger(__name__)
 
 
-def drift_against_champion(
+def drift(
     cfg: HeraldConfig, run_id: str, extract_paths: dict[str, str], as_of: datetime, mlflow_run_id: str
 ) -> DriftResult:
     """Inputs: the champion's training window vs now. Predictions: its first scoring run vs its latest."""
-    champion = require_champion(cfg)
+    champion = load_champion(cfg)
     stored = load_reference(cfg, champion)
     reference = stored.features
     tables = load_extract(extract_paths)
-    current_rows = features.customer_features(
+    current_rows = customer_features(
         tables["customers"],
         tables.get("events"),
         tables.get("reviews"),

@@ -140,7 +140,7 @@ def performance_metrics(matched: pd.DataFrame, cfg: HeraldConfig) -> tuple[list[
     return rows, result
 
 
-def realised_performance(cfg: HeraldConfig, run_id: str, as_of: datetime) -> PerformanceResult:
+def performance(cfg: HeraldConfig, run_id: str, as_of: datetime) -> PerformanceResult:
     """Judge the decisions of the lookback window on the outcomes that have fully arrived by ``as_of``.
 
     Labels are final only ``attribution_days`` after a send, so later sends are not used yet. With no

@@ -27,7 +27,7 @@ class RetrainDecision:
         return asdict(self)
 
 
-def decide_retrain(cfg: HeraldConfig, run_id: str, now: datetime | None = None) -> RetrainDecision:
+def should_retrain(cfg: HeraldConfig, run_id: str, now: datetime | None = None) -> RetrainDecision:
     """Trigger when the last ``breaches_before_retrain`` monitoring runs (this one included) all breached
     drift or performance, and no trigger was recorded within ``retrain_cooldown_days``.
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipelines.config import HeraldConfig
 from pipelines.policy.experiment_report import log_results
-from pipelines.warehouse.hillstrom.importer import ImportResult, Target, hillstrom_config, import_hillstrom
+from pipelines.warehouse.hillstrom.importer import ImportResult, Target, hillstrom_config, import_file
 
 RUN_SUMMARY_ID = "herald_hillstrom"
 FIXED_NAMES = {"holdout": "nobody", "hillstrom_mens@email": "all_mens", "hillstrom_womens@email": "all_womens"}
@@ -28,16 +28,16 @@ def run_experiment(
     now: datetime | None = None,
     progress: Any = None,
 ) -> dict[str, Any]:
-    """Import the file, then :func:`evaluate_import` (train, value every policy on held-out customers)."""
+    """Import the file, then :func:`evaluate` (train, value every policy on held-out customers)."""
     hcfg = hillstrom_config(cfg)
     now = now or datetime.now(UTC)
     timings: dict[str, float] = {}
     with _timed(timings, "import"):
-        imported = import_hillstrom(hcfg, path, target, now)
-    return evaluate_import(cfg, imported, deep=deep, now=now, progress=progress, timings=timings)
+        imported = import_file(hcfg, path, target, now)
+    return evaluate(cfg, imported, deep=deep, now=now, progress=progress, timings=timings)
 
 
-def evaluate_import(
+def evaluate(
     cfg: HeraldConfig,
     imported: ImportResult,
     deep: bool | None = None,
@@ -55,14 +55,13 @@ def evaluate_import(
     import dataclasses
 
     from models.pyfunc import load_estimator
-    from pipelines.flows.summary import write_run_summary
-    from pipelines.policy import ope, uplift_eval
+    from pipelines.policy import ope_intervals, uplift_eval
     from pipelines.policy.safe_improvement import bandit, choose_safe_policy
-    from pipelines.tracking import connect
+    from pipelines.tracking import connect, write_run_summary
     from pipelines.training.dataset import build_features
     from pipelines.training.fit import fit_on_split
-    from pipelines.validation.gate import validate_extract
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.validation.gate import validate
+    from pipelines.warehouse.extract import extract
 
     say = progress or (lambda message: None)
     hcfg = hillstrom_config(cfg)
@@ -84,8 +83,8 @@ def evaluate_import(
         tags={"herald.dataset": "hillstrom", "herald.target": imported.target},
     ).info.run_id
     with clock("extract_validate_features"):
-        extracted = extract_tables(hcfg, run_id, "training", now)
-        validated = validate_extract(hcfg, run_id, extracted.to_dict(), mlflow_run_id=parent)
+        extracted = extract(hcfg, run_id, "training", now)
+        validated = validate(hcfg, run_id, extracted.to_dict(), mlflow_run_id=parent)
         training = build_features(
             hcfg, run_id, validated["paths"], datetime.fromisoformat(extracted.windows["feature_cutoff"]), now
         )
@@ -145,7 +144,7 @@ def evaluate_import(
                 q,
                 policy_probs=probs,
             )
-            est = ope.evaluate(data, h.bootstrap, h.confidence, h.seed, estimators=("ips", "snips", "dr"))
+            est = ope_intervals.evaluate(data, h.bootstrap, h.confidence, h.seed, estimators=("ips", "snips", "dr"))
             policies[name] = {
                 "ips": est["ips"]["estimate"],
                 "ci_low": est["ips"]["ci_low"],

@@ -1,7 +1,7 @@
 """The next-best-message policy replayed on logged sends, and its off-policy value before promotion.
 
 Builds the target policy's probabilities for every logged context (the estimators in
-``pipelines/ope.py`` then value it) and reports the challenger's policy against the logging policy.
+``pipelines/policy/ope.py`` then value it) and reports the challenger's policy against the logging policy.
 """
 
 from __future__ import annotations
@@ -14,18 +14,9 @@ import pandas as pd
 
 from pipelines.config import PolicySettings
 from pipelines.policy.choice import allowed_send_hours, channel_costs, exploration_rate, greedy_choice
-from pipelines.policy.ope import (
-    HEADLINE,
-    MIN_ESS_TO_ESTIMATE,
-    LoggedBandit,
-    PredictFn,
-    bootstrap_ci,
-    evaluate,
-    not_computed,
-    on_policy_value,
-    tune_shrinkage,
-)
+from pipelines.policy.ope import HEADLINE, MIN_ESS_TO_ESTIMATE, LoggedBandit, PredictFn, tune_shrinkage
 from pipelines.policy.ope import estimate as point_estimate
+from pipelines.policy.ope_intervals import bootstrap_ci, evaluate, not_computed, on_policy_value
 from pipelines.policy.propensity import split_valid
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 

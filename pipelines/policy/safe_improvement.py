@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 from pipelines.policy import ope
+from pipelines.policy.ope_intervals import bootstrap_ci
 from pipelines.policy.propensity import check_propensities
 
 Estimator = Literal["ips", "dr"]
@@ -98,7 +99,7 @@ def choose_safe_policy(
     probability of the logged action, ``n_actions`` the number of actions (hold-out included);
     ``q_hat`` [n, n_actions] the reward model's predictions, needed for ``estimator="dr"``.
 
-    Every fixed policy ("always action k") is valued with the same estimator (pipelines/ope.py);
+    Every fixed policy ("always action k") is valued with the same estimator (pipelines/policy/ope.py);
     the best one by point estimate is the fallback. The paired difference personalized − fixed
     is valued per row and bootstrapped over rows (same resample for both policies), giving a
     two-sided ``confidence`` interval. Personalization is deployed only if its lower bound
@@ -243,7 +244,7 @@ def _compare(
             pers_data.q_logged,
             None if q_hat is None else pers_data.q_target - fixed_data.q_target,
         )
-        low, high = ope.bootstrap_ci(diff, estimator, n_bootstrap, confidence, seed)
+        low, high = bootstrap_ci(diff, estimator, n_bootstrap, confidence, seed)
         comparisons.append(
             PolicyComparison(k, ope.estimate(fixed_data, estimator), ope.estimate(diff, estimator), low, high)
         )

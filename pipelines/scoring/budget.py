@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.config import HeraldConfig
-from pipelines.policy.choice import EXPLORE, allocate_budget, apply_allocation
+from pipelines.policy import allocation
+from pipelines.policy.choice import EXPLORE
 from pipelines.scoring.decisions import write_decisions
 from pipelines.scoring.prepare import ScoringPlan
 from pipelines.training.registry import RegisteredModel
@@ -37,9 +38,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def allocate_campaign_budget(
-    cfg: HeraldConfig, run_id: str, plan: ScoringPlan, champion: RegisteredModel
-) -> dict[str, object]:
+def allocate_budget(cfg: HeraldConfig, run_id: str, plan: ScoringPlan, champion: RegisteredModel) -> dict[str, object]:
     """Apply the per-campaign budget across all shards of the run, then write every shard's decisions.
 
     Runs after every shard: a budget of B sends per campaign per run goes to the run's highest net
@@ -61,10 +60,12 @@ def allocate_campaign_budget(
             sent = frame[(frame["policy"] == EXPLORE) & frame["message_id"].notna()]
             for camp, n in sent["message_id"].map(campaign_of).value_counts().items():
                 explored_sends[str(camp)] = explored_sends.get(str(camp), 0) + int(n)
-    allocated = allocate_budget(offers, budget, explored_sends)
+    allocated = allocation.allocate_budget(offers, budget, explored_sends)
     written = 0
     for shard, frame in phase1.items():
-        final = apply_allocation(frame, allocated[allocated["customer_id"].isin(frame["customer_id"])], cfg.policy)
+        final = allocation.apply_allocation(
+            frame, allocated[allocated["customer_id"].isin(frame["customer_id"])], cfg.policy
+        )
         written += write_decisions(cfg, run_id, shard, plan, champion, final)
     per_campaign = allocated["campaign_id"].value_counts().to_dict() if len(allocated) else {}
     return {

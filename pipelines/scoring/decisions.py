@@ -19,7 +19,7 @@ def write_decisions(
     """Replace the rows of (run_id, shard) in ``decisions_staging`` in one transaction.
 
     A retried shard replaces its own staged rows, so it never doubles; consumers see nothing
-    until :func:`pipelines.scoring.publish.publish_scoring_run` publishes the whole run.
+    until :func:`pipelines.scoring.publish.publish` publishes the whole run.
     """
     table = _decision_table(frame, run_id, shard, plan, champion)
     with get_warehouse(cfg) as warehouse:

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from pipelines.config import HeraldConfig
 from pipelines.training import features
+from pipelines.training.profiles import customer_features
 from pipelines.validation.accounting import RowCount, check, write_metrics
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 from pipelines.warehouse.extract import load_extract
@@ -52,7 +53,7 @@ def shard_of(customer_ids: pd.Series, n_shards: int) -> np.ndarray:
     return np.array([zlib.crc32(c.encode()) % n_shards for c in customer_ids.astype(str)], dtype=np.int64)
 
 
-def prepare_scoring(
+def prepare(
     cfg: HeraldConfig,
     run_id: str,
     extract_paths: dict[str, str],
@@ -68,7 +69,7 @@ def prepare_scoring(
     the run's date (RowAccountingError otherwise); the counts go to ``monitoring_metrics``.
     """
     tables = load_extract(extract_paths)
-    customers = features.customer_features(
+    customers = customer_features(
         tables["customers"],
         tables.get("events"),
         tables.get("reviews"),

@@ -1,12 +1,12 @@
 """Publication of a scoring run: whole or not at all, and once per logical date.
 
 Shards and segments write to ``decisions_staging`` and ``customer_segments_staging``; nothing a
-consumer reads changes until :func:`publish_scoring_run` checks the staged run is complete (every
+consumer reads changes until :func:`publish` checks the staged run is complete (every
 shard, every customer exactly once) and swaps it in with one warehouse transaction that replaces
 the logical date's rows. The ``scoring_runs`` ledger says which run of each date is ``complete``;
 a run that died before publishing stays ``running`` (or ``failed``) and its staged rows are never
 read. Steps that must see the whole run before it goes out (e.g. a consent audit) call
-:func:`staged_counts` and run before :func:`publish_scoring_run` in the DAG.
+:func:`staged_counts` and run before :func:`publish` in the DAG.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def completeness_problems(staged: StagedRun, plan: ScoringPlan, with_segments: b
     return problems
 
 
-def publish_scoring_run(
+def publish(
     cfg: HeraldConfig,
     run_id: str,
     plan: ScoringPlan,

@@ -64,7 +64,7 @@ def fit_segments(plan: ScoringPlan, estimator: Any, k: int, seed: int = 7, sampl
     return KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(reservoir)
 
 
-def segment_customers(
+def segments(
     cfg: HeraldConfig,
     run_id: str,
     plan: ScoringPlan,
@@ -75,7 +75,7 @@ def segment_customers(
     """Assign every customer a segment, stage them in ``customer_segments_staging`` and log the profiles.
 
     The segments become visible in ``customer_segments`` with the run's decisions, when
-    :func:`pipelines.scoring.publish.publish_scoring_run` publishes the run.
+    :func:`pipelines.scoring.publish.publish` publishes the run.
     """
     estimator = estimator if estimator is not None else served_estimator(cfg, champion)
     seed = zlib.crc32(run_id.encode()) % (2**31)

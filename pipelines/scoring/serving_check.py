@@ -18,7 +18,7 @@ from pipelines.training.registry import RegisteredModel
 SAMPLE_CUSTOMERS = 300
 
 
-def check_serving_inputs(cfg: HeraldConfig, plan: ScoringPlan, champion: RegisteredModel) -> dict[str, Any]:
+def check_inputs(cfg: HeraldConfig, plan: ScoringPlan, champion: RegisteredModel) -> dict[str, Any]:
     """Compare a sample of candidate rows with the champion preprocessor's recorded schema and statistics.
 
     Fails with ModelInputError naming the column when an input is missing, when too many values

@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import HeraldConfig
+from pipelines.policy.allocation import campaign_offers, keep_allocatable
 from pipelines.policy.choice import (
     RULE,
     allowed_channels,
     allowed_send_hours,
     blocking_reason,
-    campaign_offers,
     choose_actions,
-    keep_allocatable,
     net_uplift,
 )
 from pipelines.scoring.budget import OFFER_COLUMNS, hand_off_shard
@@ -152,7 +151,7 @@ def score_shard(
 
     Memory is one batch of candidates plus one small decision row per customer of the shard. With
     a campaign budget the decisions wait in Parquet for
-    :func:`pipelines.scoring.budget.allocate_campaign_budget`, which writes them once the whole
+    :func:`pipelines.scoring.budget.allocate_budget`, which writes them once the whole
     run's offers are known.
     """
     as_of = datetime.fromisoformat(plan.as_of)

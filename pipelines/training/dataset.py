@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipelines.config import HeraldConfig
 from pipelines.training import features
+from pipelines.training.profiles import customer_features
 from pipelines.training.protocol import split_names, time_folds
 from pipelines.warehouse.extract import load_extract
 
@@ -42,7 +43,7 @@ def build_features(
     "valid"), so every reported figure is on sends the scoring model could not have seen.
     """
     tables = load_extract(extract_paths)
-    customers = features.customer_features(
+    customers = customer_features(
         tables["customers"],
         tables.get("events"),
         tables.get("reviews"),
@@ -51,7 +52,7 @@ def build_features(
         cfg.event_history_days,
     )
     # Today's features, computed exactly as scoring will: the reference that drift is measured from.
-    reference = features.customer_features(
+    reference = customer_features(
         tables["customers"],
         tables.get("events"),
         tables.get("reviews"),

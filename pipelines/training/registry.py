@@ -195,7 +195,7 @@ def served_estimator(cfg: HeraldConfig, model: RegisteredModel) -> Any:
     return mlflow.pyfunc.load_model(model.model_uri).unwrap_python_model().estimator
 
 
-def require_champion(cfg: HeraldConfig) -> RegisteredModel:
+def load_champion(cfg: HeraldConfig) -> RegisteredModel:
     """The champion version; RegistryError naming the fix before the first promotion."""
     champion = current_champion(cfg)
     if champion is None:

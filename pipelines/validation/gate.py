@@ -1,6 +1,6 @@
 """The data-validation gate: GX suites + cross-table rules on an extract, row quarantine, reports, pass/fail.
 
-``validate_extract`` is the one entry point the DAG tasks call. Structural and table-level problems
+``validate`` is the one entry point the DAG tasks call. Structural and table-level problems
 fail the run (DataValidationError); rows of events/sends/reviews that break a row rule are moved to
 the ``rejected_rows`` warehouse table and left out of the Parquet files returned in ``paths``, as
 long as they stay under the configured share of the table.
@@ -50,7 +50,7 @@ def last_counts_path(cfg: HeraldConfig) -> Path:
     return cfg.reports_dir / "validation" / "last_counts.json"
 
 
-def validate_extract(
+def validate(
     cfg: HeraldConfig,
     run_id: str,
     extracted: dict[str, Any],

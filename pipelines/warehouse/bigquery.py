@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import logging
-import re
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
-import sqlglot
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from pipelines.errors import WarehouseError
 from pipelines.warehouse import contract
 from pipelines.warehouse.base import Warehouse, WriteMode
+from pipelines.warehouse.bigquery_errors import translate_error
+from pipelines.warehouse.bigquery_scripts import publish_script, replace_run_script
+from pipelines.warehouse.bigquery_types import field_type, query_parameter
 from pipelines.warehouse.credentials import connection_credentials
 from pipelines.warehouse.frames import arrow_to_pandas, plain_value, with_run_filter
 from pipelines.warehouse.sql import parameter_names, read_query
@@ -25,10 +25,6 @@ from pipelines.warehouse.sql import parameter_names, read_query
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = "_staging_"
-_LEGACY_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
-_MISSING_TABLE = re.compile(r"Table ([\w\-.:]+) was not found")
-_MISSING_NAME = re.compile(r"Unrecognized name: (\w+)")
-_MISSING_FIELD = re.compile(r"Name (\w+) not found inside (\w+)")
 
 
 # ---- credentials -----------------------------------------------------------------------
@@ -45,48 +41,6 @@ def _make_client(project: str | None, location: str, credentials: Any, gcp_conn_
             f"cannot create a BigQuery client ({first}); configure the Airflow connection {gcp_conn_id}, "
             "run `gcloud auth application-default login`, and set HERALD_BIGQUERY_PROJECT"
         ) from None
-
-
-# ---- parameters ------------------------------------------------------------------------
-def _scalar_type(value: Any) -> str:
-    # bool before int (bool is an int) and datetime before date (datetime is a date).
-    if value is None:
-        return "STRING"
-    if isinstance(value, bool):
-        return "BOOL"
-    if isinstance(value, int):
-        return "INT64"
-    if isinstance(value, float):
-        return "FLOAT64"
-    if isinstance(value, decimal.Decimal):
-        return "NUMERIC"
-    if isinstance(value, str):
-        return "STRING"
-    if isinstance(value, bytes):
-        return "BYTES"
-    if isinstance(value, dt.datetime):
-        # Contract columns are TIMESTAMP; a naive datetime is taken as UTC (as the client serialises it).
-        return "TIMESTAMP"
-    if isinstance(value, dt.date):
-        return "DATE"
-    raise WarehouseError(f"cannot pass a {type(value).__name__} as a BigQuery query parameter")
-
-
-def query_parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter:
-    """A named query parameter whose BigQuery type follows the Python value (lists become ARRAY<…>)."""
-    value = plain_value(value)
-    if isinstance(value, list):
-        element = _scalar_type(next((v for v in value if v is not None), "")) if value else "STRING"
-        return bigquery.ArrayQueryParameter(name, element, value)
-    return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
-
-
-def field_type(field: bigquery.SchemaField) -> str:
-    """Standard-SQL type of a schema field: INTEGER → INT64, RECORD → STRUCT<…>, REPEATED → ARRAY<…>."""
-    base = _LEGACY_TYPES.get(field.field_type, field.field_type)
-    if base == "STRUCT":
-        base = "STRUCT<" + ", ".join(f"{f.name} {field_type(f)}" for f in field.fields) + ">"
-    return f"ARRAY<{base}>" if field.mode == "REPEATED" else base
 
 
 class BigQueryWarehouse(Warehouse):
@@ -143,7 +97,7 @@ class BigQueryWarehouse(Warehouse):
         try:
             job = self._client.query(sql, job_config=self._job_config(used), location=self.location)
         except gexc.GoogleAPIError as exc:
-            raise self._translate(exc, sql, f"query {name}") from None
+            raise translate_error(exc, sql, f"query {name}", self.dataset_id) from None
         return job, sql
 
     def _storage_client(self) -> Any:
@@ -163,7 +117,7 @@ class BigQueryWarehouse(Warehouse):
             # Arrow, then one shared conversion, so query and iter_query (and DuckDB) give the same dtypes.
             table = job.result().to_arrow(bqstorage_client=self._storage_client(), create_bqstorage_client=False)
         except gexc.GoogleAPIError as exc:
-            raise self._translate(exc, sql, f"query {name}") from None
+            raise translate_error(exc, sql, f"query {name}", self.dataset_id) from None
         return arrow_to_pandas(table)
 
     def iter_query(
@@ -173,7 +127,7 @@ class BigQueryWarehouse(Warehouse):
         try:
             rows = job.result(page_size=batch_rows)
         except gexc.GoogleAPIError as exc:
-            raise self._translate(exc, sql, f"query {name}") from None
+            raise translate_error(exc, sql, f"query {name}", self.dataset_id) from None
         return self._batches(rows)
 
     def _batches(self, rows: Any) -> Iterator[pd.DataFrame]:
@@ -223,7 +177,7 @@ class BigQueryWarehouse(Warehouse):
             else:
                 raise WarehouseError(f"unknown write mode {mode!r} (truncate or replace_run)")
         except gexc.GoogleAPIError as exc:
-            raise self._translate(exc, None, context, table) from None
+            raise translate_error(exc, None, context, self.dataset_id, table) from None
         return len(frame)
 
     def _replace_run(self, table: str, frame: pd.DataFrame, run_filter: dict[str, Any]) -> None:
@@ -231,36 +185,13 @@ class BigQueryWarehouse(Warehouse):
         self._load(table, staging, frame)
         try:
             job = self._client.query(
-                self.replace_run_script(table, staging, list(frame.columns), list(run_filter)),
+                replace_run_script(self.dataset_id, table, staging, list(frame.columns), list(run_filter)),
                 job_config=self._job_config(run_filter),
                 location=self.location,
             )
             job.result()
         finally:
             self._client.delete_table(self._table_id(staging), not_found_ok=True)
-
-    def replace_run_script(self, table: str, staging: str, columns: list[str], filter_columns: list[str]) -> str:
-        """The script that swaps a run's rows: DDL first (not allowed inside a transaction), then DELETE+INSERT."""
-        target, source = f"`{self._table_id(table)}`", f"`{self._table_id(staging)}`"
-        known = contract.OUTPUT_TABLES.get(table)
-        if known is not None:
-            ddl = ", ".join(f"`{c.name}` {c.type}{'' if c.nullable else ' NOT NULL'}" for c in known.columns)
-            create = f"CREATE TABLE IF NOT EXISTS {target} ({ddl});"
-        else:
-            create = f"CREATE TABLE IF NOT EXISTS {target} LIKE {source};"
-        where = " AND ".join(f"`{c}` = @{c}" for c in filter_columns)
-        # Named columns, not SELECT *: INSERT … SELECT matches by position and the frame's order may differ.
-        cols = ", ".join(f"`{c}`" for c in columns)
-        # Without an exception handler a failing statement fails the script and BigQuery rolls back.
-        return "\n".join(
-            [
-                create,
-                "BEGIN TRANSACTION;",
-                f"DELETE FROM {target} WHERE {where};",
-                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source};",
-                "COMMIT TRANSACTION;",
-            ]
-        )
 
     def publish_run(
         self,
@@ -271,7 +202,7 @@ class BigQueryWarehouse(Warehouse):
         ledger: Mapping[str, Any],
         ledger_table: str = "scoring_runs",
     ) -> dict[str, int]:
-        script = self.publish_script(swaps, expected, list(ledger), ledger_table)
+        script = publish_script(self.dataset_id, self.dataset, swaps, expected, list(ledger), ledger_table)
         params: list[Any] = [
             bigquery.ScalarQueryParameter("logical_date", "DATE", logical_date),
             bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
@@ -288,46 +219,8 @@ class BigQueryWarehouse(Warehouse):
         try:
             self._client.query(script, job_config=config, location=self.location).result()
         except gexc.GoogleAPIError as exc:
-            raise self._translate(exc, None, f"publishing run {run_id} ({logical_date})") from None
+            raise translate_error(exc, None, f"publishing run {run_id} ({logical_date})", self.dataset_id) from None
         return {target: int(n) for target, n in expected.items()}
-
-    def publish_script(
-        self, swaps: Mapping[str, str], expected: Mapping[str, int], ledger_columns: list[str], ledger_table: str
-    ) -> str:
-        """One script job: DDL, then a transaction that checks the staged counts and swaps the date's partition.
-
-        ``ASSERT`` fails the script (and BigQuery rolls the transaction back) when a staging table
-        does not hold exactly the run's expected rows, so a partial run never becomes visible.
-        """
-        lines = [self._create_statement(t) for t in (*swaps, *swaps.values(), ledger_table)]
-        lines.append("BEGIN TRANSACTION;")
-        for target, staging in swaps.items():
-            tgt, stg = f"`{self._table_id(target)}`", f"`{self._table_id(staging)}`"
-            cols = ", ".join(f"`{c}`" for c in contract.OUTPUT_TABLES[target].column_names)
-            run_rows = "WHERE logical_date = @logical_date AND run_id = @run_id"
-            lines += [
-                f"ASSERT (SELECT COUNT(*) FROM {stg} {run_rows}) = @expected_{target}"
-                f" AS 'staged rows of {target} differ from the expected count of the run: not published';",
-                f"DELETE FROM {tgt} WHERE logical_date = @logical_date;",
-                f"INSERT INTO {tgt} ({cols}) SELECT {cols} FROM {stg} {run_rows};",
-                f"DELETE FROM {stg} WHERE logical_date = @logical_date;",
-            ]
-        ledger = f"`{self._table_id(ledger_table)}`"
-        lines += [
-            f"UPDATE {ledger} SET status = 'replaced'"
-            " WHERE logical_date = @logical_date AND status = 'complete' AND run_id != @run_id;",
-            f"DELETE FROM {ledger} WHERE run_id = @run_id;",
-            f"INSERT INTO {ledger} ({', '.join(f'`{c}`' for c in ledger_columns)})"
-            f" VALUES ({', '.join(f'@ledger_{c}' for c in ledger_columns)});",
-            "COMMIT TRANSACTION;",
-        ]
-        return "\n".join(lines)
-
-    def _create_statement(self, table: str) -> str:
-        from pipelines.warehouse.ddl import table_ddl
-
-        # table_ddl writes `dataset.table`; the job's default project resolves it.
-        return table_ddl(self.dataset, contract.OUTPUT_TABLES[table])
 
     # ---- catalogue -------------------------------------------------------------------
     def list_tables(self) -> list[str]:
@@ -355,34 +248,3 @@ class BigQueryWarehouse(Warehouse):
     def close(self) -> None:
         if self._owns_client:
             self._client.close()
-
-    # ---- errors ----------------------------------------------------------------------
-    def _translate(self, exc: Exception, sql: str | None, context: str, table: str | None = None) -> WarehouseError:
-        """One line naming the missing table or column, instead of the API's error payload."""
-        message = getattr(exc, "message", None) or str(exc)
-        if isinstance(exc, gexc.NotFound) and (m := _MISSING_TABLE.search(message)):
-            missing = re.split(r"[.:]", m.group(1))[-1]
-            return WarehouseError(f"{context}: table {missing} does not exist in BigQuery dataset {self.dataset_id}")
-        if isinstance(exc, gexc.BadRequest) and (m := _MISSING_NAME.search(message) or _MISSING_FIELD.search(message)):
-            tables = sorted(_tables(sql)) if sql else [table] if table else []
-            # Herald creates its own tables (suppressed_customers…) with every column; blame the team's.
-            tables = [t for t in tables if t not in contract.OUTPUT_TABLES] or tables
-            where = (
-                f" from table {tables[0]}"
-                if len(tables) == 1
-                else (f" from tables {', '.join(tables)}" if tables else "")
-            )
-            return WarehouseError(
-                f"{context}: column {m.group(1)} is missing{where} in BigQuery dataset {self.dataset_id}"
-            )
-        error = WarehouseError(f"{context} failed: {message.splitlines()[0] if message else type(exc).__name__}")
-        error.__cause__ = exc
-        return error
-
-
-def _tables(sql: str) -> set[str]:
-    try:
-        tree = sqlglot.parse_one(sql, read="bigquery")
-    except sqlglot.errors.ParseError:
-        return set()
-    return {t.name for t in tree.find_all(sqlglot.exp.Table) if t.name}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
-import time
 from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -12,84 +10,17 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import sqlglot
-from sqlglot import exp
 
 from pipelines.errors import WarehouseError
-from pipelines.warehouse import contract
 from pipelines.warehouse.base import Warehouse, WriteMode
+from pipelines.warehouse.duckdb_connection import open_connection
+from pipelines.warehouse.duckdb_errors import HINT, translate_error
+from pipelines.warehouse.duckdb_types import bigquery_type, create_table_sql, quote, typed_select
 from pipelines.warehouse.frames import arrow_to_pandas, plain_value, with_run_filter
 from pipelines.warehouse.sql import duckdb_sql, parameter_names
 
 MEMORY = ":memory:"
-# How long a task waits for another process's write lock on the file before it gives up. Parallel
-# tasks on a distributed executor (Celery workers, mapped scoring shards) each hold it for moments.
-LOCK_WAIT_S = 60.0
 _FRAME_VIEW = "_herald_frame"
-_HINT = "run `herald import --mapping FILE` to load your data, or `herald world` for the demo world"
-
-# Contract (BigQuery) types as DuckDB column types. TIMESTAMP is an instant in BigQuery, hence TIMESTAMPTZ.
-DUCKDB_TYPES: dict[str, str] = {
-    "STRING": "VARCHAR",
-    "INT64": "BIGINT",
-    "FLOAT64": "DOUBLE",
-    "BOOL": "BOOLEAN",
-    "DATE": "DATE",
-    "TIMESTAMP": "TIMESTAMPTZ",
-}
-
-_SCALAR_BQ_TYPES: dict[str, str] = {
-    "varchar": "STRING",
-    "uuid": "STRING",
-    "null": "STRING",
-    "tinyint": "INT64",
-    "smallint": "INT64",
-    "integer": "INT64",
-    "bigint": "INT64",
-    "utinyint": "INT64",
-    "usmallint": "INT64",
-    "uinteger": "INT64",
-    "ubigint": "INT64",
-    "hugeint": "INT64",
-    "uhugeint": "INT64",
-    "float": "FLOAT64",
-    "double": "FLOAT64",
-    "decimal": "NUMERIC",
-    "boolean": "BOOL",
-    "date": "DATE",
-    # A timestamp without a zone is BigQuery's DATETIME (wall-clock time), not an instant.
-    "timestamp": "DATETIME",
-    "timestamp_s": "DATETIME",
-    "timestamp_ms": "DATETIME",
-    "timestamp_ns": "DATETIME",
-    "timestamp with time zone": "TIMESTAMP",
-    "time": "TIME",
-    "blob": "BYTES",
-    "interval": "INTERVAL",
-    "json": "JSON",
-}
-
-_MISSING_TABLE = re.compile(r'Table with name "?([\w.]+?)"? does not exist')
-_MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
-_MISSING_TABLE_COLUMN = re.compile(r'Table "([^"]+)" does not have a column (?:named|with name) "([^"]+)"')
-
-
-def bigquery_type(dtype: Any) -> str:
-    """Map a DuckDB type (``DuckDBPyType``) to the BigQuery type name the contract uses."""
-    type_id = str(dtype.id)
-    if type_id in ("list", "array"):
-        return f"ARRAY<{bigquery_type(dict(dtype.children)['child'])}>"
-    if type_id == "struct":
-        return "STRUCT<" + ", ".join(f"{name} {bigquery_type(child)}" for name, child in dtype.children) + ">"
-    if type_id == "map":
-        kv = dict(dtype.children)
-        return f"ARRAY<STRUCT<key {bigquery_type(kv['key'])}, value {bigquery_type(kv['value'])}>>"
-    return _SCALAR_BQ_TYPES.get(type_id, str(dtype).upper())
-
-
-def _q(identifier: str) -> str:
-    """Quote an identifier for DuckDB."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 class DuckDBWarehouse(Warehouse):
@@ -120,42 +51,12 @@ class DuckDBWarehouse(Warehouse):
         assert isinstance(self.path, Path)
         if not self.path.is_file():
             if must_exist or read_only:
-                raise WarehouseError(f"warehouse file {self.path} does not exist; {_HINT} or set HERALD_WAREHOUSE_PATH")
+                raise WarehouseError(f"warehouse file {self.path} does not exist; {HINT} or set HERALD_WAREHOUSE_PATH")
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
     # ---- connections -----------------------------------------------------------------
     def _open(self) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        pause = 0.05
-        while True:
-            try:
-                if self._memory is not None:
-                    con = self._memory.cursor()
-                else:
-                    con = duckdb.connect(str(self.path), read_only=self.read_only)
-                break
-            except duckdb.IOException as exc:
-                first = str(exc).splitlines()[0]
-                if "lock" in first.lower() and time.monotonic() < deadline:
-                    time.sleep(pause)  # another task holds the file for a moment: wait our turn
-                    pause = min(pause * 2, 1.0)
-                    continue
-                raise WarehouseError(
-                    f"cannot open warehouse file {self.path} ({first}); another process may be writing it"
-                ) from None
-        try:
-            # Timestamps are instants (BigQuery semantics): compare and render them in UTC, whatever the host.
-            con.execute("SET TimeZone = 'UTC'")
-            if not self.read_only:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(self.dataset)}")
-            elif not self._schema_exists(con):
-                raise WarehouseError(f"dataset {self.dataset} does not exist in warehouse file {self.path}; {_HINT}")
-            # SQL files name tables unqualified; the search path binds them to the dataset.
-            con.execute(f"SET search_path = '{self.dataset}'")
-        except BaseException:
-            con.close()
-            raise
-        return con
+        return open_connection(self.path, self.dataset, read_only=self.read_only, memory=self._memory)
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -165,16 +66,8 @@ class DuckDBWarehouse(Warehouse):
         finally:
             con.close()
 
-    def _schema_exists(self, con: duckdb.DuckDBPyConnection) -> bool:
-        row = con.execute(
-            "SELECT count(*) FROM information_schema.schemata"
-            " WHERE schema_name = ? AND catalog_name = current_database()",
-            [self.dataset],
-        ).fetchone()
-        return bool(row and row[0])
-
     def _qualified(self, table: str) -> str:
-        return f"{_q(self.dataset)}.{_q(table)}"
+        return f"{quote(self.dataset)}.{quote(table)}"
 
     # ---- reading ---------------------------------------------------------------------
     def _prepare(self, name: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
@@ -194,7 +87,7 @@ class DuckDBWarehouse(Warehouse):
             try:
                 table = con.sql(sql, params=bound).to_arrow_table()
             except duckdb.Error as exc:
-                raise self._translate(exc, con, sql, f"query {name}") from None
+                raise translate_error(exc, con, sql, f"query {name}", self.dataset, self.path) from None
         return arrow_to_pandas(table)
 
     def iter_query(
@@ -206,7 +99,7 @@ class DuckDBWarehouse(Warehouse):
             # A record-batch reader streams: DuckDB produces rows as the batches are consumed.
             reader = con.sql(sql, params=bound).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
-            error = self._translate(exc, con, sql, f"query {name}")
+            error = translate_error(exc, con, sql, f"query {name}", self.dataset, self.path)
             con.close()
             raise error from None
         except BaseException:
@@ -248,13 +141,13 @@ class DuckDBWarehouse(Warehouse):
             con.register(_FRAME_VIEW, frame)
             try:
                 con.execute("BEGIN TRANSACTION")
-                select = self._typed_select(con, table, frame)
+                select = typed_select(table, frame, con.sql(f"SELECT * FROM {_FRAME_VIEW} LIMIT 0").types, _FRAME_VIEW)
                 if mode == "truncate":
                     con.execute(f"CREATE OR REPLACE TABLE {self._qualified(table)} AS {select}")
                 else:
                     assert run_filter is not None
                     self._create_if_missing(con, table, select)
-                    where = " AND ".join(f"{_q(col)} = ${i}" for i, col in enumerate(run_filter, start=1))
+                    where = " AND ".join(f"{quote(col)} = ${i}" for i, col in enumerate(run_filter, start=1))
                     values = [plain_value(v) for v in run_filter.values()]
                     con.execute(f"DELETE FROM {self._qualified(table)} WHERE {where}", values)
                     con.execute(f"INSERT INTO {self._qualified(table)} BY NAME {select}")
@@ -262,9 +155,8 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.Error as exc:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                raise self._translate(
-                    exc, con, None, f"writing {len(frame)} rows to {self.dataset}.{table}", table
-                ) from None
+                context = f"writing {len(frame)} rows to {self.dataset}.{table}"
+                raise translate_error(exc, con, None, context, self.dataset, self.path, table) from None
             finally:
                 con.unregister(_FRAME_VIEW)
         return len(frame)
@@ -311,7 +203,7 @@ class DuckDBWarehouse(Warehouse):
                 self._create_views(con)
                 columns = list(ledger)
                 con.execute(
-                    f"INSERT INTO {ledger_q} ({', '.join(_q(c) for c in columns)})"
+                    f"INSERT INTO {ledger_q} ({', '.join(quote(c) for c in columns)})"
                     f" VALUES ({', '.join('?' for _ in columns)})",
                     [plain_value(ledger[c]) for c in columns],
                 )
@@ -320,7 +212,8 @@ class DuckDBWarehouse(Warehouse):
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 if isinstance(exc, duckdb.Error):
-                    raise self._translate(exc, con, None, f"publishing run {run_id} ({logical_date})") from None
+                    context = f"publishing run {run_id} ({logical_date})"
+                    raise translate_error(exc, con, None, context, self.dataset, self.path) from None
                 raise
         return inserted
 
@@ -334,30 +227,8 @@ class DuckDBWarehouse(Warehouse):
                 f"CREATE OR REPLACE VIEW {self._qualified(name)} AS {to_duckdb(view_select(self.dataset, name))}"
             )
 
-    def _typed_select(self, con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> str:
-        """SELECT over the registered frame casting contract columns to their contract types."""
-        known = contract.INPUT_TABLES.get(table) or contract.OUTPUT_TABLES.get(table)
-        frame_types = dict(zip(frame.columns, con.sql(f"SELECT * FROM {_FRAME_VIEW} LIMIT 0").types))
-        parts = []
-        for col in frame.columns:
-            target: str | None = None
-            if known is not None and col in known.column_names:
-                target = DUCKDB_TYPES[known.column(col).type]
-            elif str(frame_types[col].id) == "null":
-                # An all-NULL object column has DuckDB type NULL, which no later insert could widen.
-                target = "VARCHAR"
-            parts.append(f"CAST({_q(col)} AS {target}) AS {_q(col)}" if target else _q(col))
-        return f"SELECT {', '.join(parts) or '*'} FROM {_FRAME_VIEW}"
-
     def _create_if_missing(self, con: duckdb.DuckDBPyConnection, table: str, select: str) -> None:
-        known = contract.OUTPUT_TABLES.get(table)
-        if known is not None:
-            columns = ", ".join(
-                f"{_q(c.name)} {DUCKDB_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}" for c in known.columns
-            )
-            con.execute(f"CREATE TABLE IF NOT EXISTS {self._qualified(table)} ({columns})")
-        else:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {self._qualified(table)} AS {select} LIMIT 0")
+        con.execute(create_table_sql(self._qualified(table), table, select))
 
     # ---- catalogue -------------------------------------------------------------------
     def list_tables(self) -> list[str]:
@@ -375,7 +246,7 @@ class DuckDBWarehouse(Warehouse):
                 rel = con.sql(f"SELECT * FROM {self._qualified(table)} LIMIT 0")
             except duckdb.CatalogException:
                 raise WarehouseError(
-                    f"table {table} does not exist in dataset {self.dataset} ({self.path}); {_HINT}"
+                    f"table {table} does not exist in dataset {self.dataset} ({self.path}); {HINT}"
                 ) from None
             return {col: bigquery_type(dtype) for col, dtype in zip(rel.columns, rel.types)}
 
@@ -383,59 +254,3 @@ class DuckDBWarehouse(Warehouse):
         if self._memory is not None:
             self._memory.close()
             self._memory = None
-
-    # ---- errors ----------------------------------------------------------------------
-    def _translate(
-        self,
-        exc: duckdb.Error,
-        con: duckdb.DuckDBPyConnection,
-        sql: str | None,
-        context: str,
-        table: str | None = None,
-    ) -> WarehouseError:
-        """Turn DuckDB's catalogue/binder errors into one line naming the table, column and dataset."""
-        text = str(exc)
-        first = text.splitlines()[0] if text else type(exc).__name__
-        if isinstance(exc, duckdb.CatalogException) and (m := _MISSING_TABLE.search(text)):
-            missing = m.group(1).split(".")[-1]
-            return WarehouseError(
-                f"{context}: table {missing} does not exist in dataset {self.dataset} ({self.path}); {_HINT}"
-            )
-        if isinstance(exc, duckdb.BinderException):
-            if m := _MISSING_TABLE_COLUMN.search(text):
-                alias, column = m.group(1), m.group(2)
-                owner = _tables_by_alias(sql).get(alias, alias) if sql else (table or alias)
-                return WarehouseError(
-                    f"{context}: column {column} is missing from table {owner} in dataset {self.dataset}"
-                )
-            if m := _MISSING_COLUMN.search(text):
-                column = m.group(1)
-                candidates = sorted(set(_tables_by_alias(sql).values())) if sql else [table] if table else []
-                owners = [t for t in candidates if column not in self._columns(con, t)] or candidates
-                where = f"table {owners[0]}" if len(owners) == 1 else f"tables {', '.join(owners)}"
-                return WarehouseError(f"{context}: column {column} is missing from {where} in dataset {self.dataset}")
-        error = WarehouseError(f"{context} failed: {first}")
-        error.__cause__ = exc
-        return error
-
-    def _columns(self, con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-        try:
-            return list(con.sql(f"SELECT * FROM {self._qualified(table)} LIMIT 0").columns)
-        except duckdb.Error:
-            return []
-
-
-def _tables_by_alias(sql: str | None) -> dict[str, str]:
-    """Alias (or bare name) to table name for every table a statement reads."""
-    if not sql:
-        return {}
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except sqlglot.errors.ParseError:
-        return {}
-    out: dict[str, str] = {}
-    for node in tree.find_all(exp.Table):
-        if node.name:
-            out[node.alias_or_name] = node.name
-            out.setdefault(node.name, node.name)
-    return out

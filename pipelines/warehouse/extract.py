@@ -72,7 +72,7 @@ class ExtractResult:
         return asdict(self)
 
 
-def extract_tables(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: datetime) -> ExtractResult:
+def extract(cfg: HeraldConfig, run_id: str, purpose: Purpose, as_of: datetime) -> ExtractResult:
     """Run each ``extract_<table>.sql`` for the run's windows and save the rows as Parquet.
 
     Required tables (customers, messages, sends) must exist; optional ones (events, reviews) are

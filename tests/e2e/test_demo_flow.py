@@ -33,7 +33,7 @@ def test_training_registers_the_protocols_choice_refitted_and_calibrated_and_pro
     from mlflow.tracking import MlflowClient
 
     from models.calibration import CalibratedResponse
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
     from pipelines.training.registry import current_champion, served_estimator
 
     client = MlflowClient(ran.tracking_uri, ran.tracking_uri)
@@ -92,7 +92,7 @@ def test_scoring_decides_for_every_customer_and_honours_consent(ran) -> None:
 
 
 def test_monitoring_writes_metrics_and_a_report(ran) -> None:
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
 
     metrics = _table(ran, "monitoring_metrics")
     summary = read_run_summary(ran, "herald_monitoring")
@@ -109,7 +109,7 @@ def test_monitoring_writes_metrics_and_a_report(ran) -> None:
     # effect-size rows may cross their own threshold on 400 customers; a feature drifts only when two
     # methods agree. Fairness on the tiny world's exploratory decisions is covered with fixed seeds in
     # tests/unit/monitoring.)
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
 
     summary = read_run_summary(ran, "herald_monitoring")
     assert summary is not None and summary["drifted_features"] == []
@@ -120,7 +120,7 @@ def test_monitoring_writes_metrics_and_a_report(ran) -> None:
 def test_scoring_rerun_of_the_same_run_replaces_its_rows(ran) -> None:
     """The real scoring DAG run twice for one logical date (one run id) leaves one decision per customer."""
     from pipelines.flows.runner import run_dag, task_result
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
 
     logical_date = datetime.now(UTC).replace(microsecond=0)
     for _ in range(2):
@@ -203,7 +203,7 @@ def test_forget_leaves_no_trace_and_later_runs_exclude_them(ran) -> None:
     from pipelines.flows.runner import run_dag
     from pipelines.privacy.forget import find_traces
     from pipelines.training.dataset import build_features
-    from pipelines.warehouse.extract import extract_tables, extract_windows
+    from pipelines.warehouse.extract import extract, extract_windows
 
     decisions = _table(ran, "decisions")
     reviewers = set(_table(ran, "reviews")["customer_id"])
@@ -221,7 +221,7 @@ def test_forget_leaves_no_trace_and_later_runs_exclude_them(ran) -> None:
     assert len(latest) == len(_table(ran, "customers")) - len(forgotten)
     assert not after["customer_id"].isin(forgotten).any()
     now = datetime.now(UTC)
-    later = extract_tables(ran, "later-training", "training", now)
+    later = extract(ran, "later-training", "training", now)
     cutoff = extract_windows(ran, "training", now).feature_cutoff
     rows = pd.read_parquet(build_features(ran, "later-training", later.paths, cutoff, now).rows_path)
     assert len(rows) and not rows["customer_id"].isin(forgotten).any()

@@ -16,8 +16,8 @@ def test_hillstrom_dag_imports_trains_and_values_every_policy(tmp_path: Path, mo
 
     from pipelines.config import load_config
     from pipelines.flows.runner import HILLSTROM_DAG_ID, migrate, run_dag
-    from pipelines.flows.summary import read_run_summary
     from pipelines.policy.experiment import RUN_SUMMARY_ID
+    from pipelines.tracking import read_run_summary
     from pipelines.warehouse.hillstrom.importer import hillstrom_config
 
     monkeypatch.setenv("HERALD_HOME", str(tmp_path))

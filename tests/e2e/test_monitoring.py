@@ -47,7 +47,7 @@ def monitored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_inbox, webho
 def _assert_the_fixed_action_serves_when_no_model_beats_the_prior(cfg, promotions: pd.DataFrame) -> None:
     from mlflow.tracking import MlflowClient
 
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
 
     client = MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
     challenger = client.get_model_version_by_alias(cfg.model_name, "challenger")

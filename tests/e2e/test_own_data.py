@@ -32,7 +32,7 @@ def _rows(cfg, sql: str) -> list[tuple]:
 def test_gerber_trains_and_scores_as_of_the_experiments_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines.config import load_config
     from pipelines.flows.runner import migrate, run_dag
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
     from pipelines.warehouse.check import check_warehouse
     from pipelines.warehouse.imports import import_mapping
 
@@ -63,7 +63,7 @@ def test_gerber_trains_and_scores_as_of_the_experiments_date(tmp_path: Path, mon
 def test_a_crm_export_imports_and_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines.config import load_config
     from pipelines.flows.runner import migrate, run_dag
-    from pipelines.flows.summary import read_run_summary
+    from pipelines.tracking import read_run_summary
     from pipelines.warehouse.imports import import_mapping
 
     spec = importlib.util.spec_from_file_location("crm_export", CRM_EXPORT)

@@ -27,7 +27,7 @@ from models.preprocessing import TabularPreprocessor
 from models.pyfunc import save_estimator
 from pipelines.config import load_config
 from pipelines.training.registry import CHAMPION, predict_served, register_challenger
-from pipelines.tracking import dag_run
+from pipelines.tracking import start
 
 home, store = Path(sys.argv[1]), sys.argv[2]
 cfg = load_config()
@@ -39,7 +39,7 @@ path = save_estimator(LogisticResponse(TabularPreprocessor.fit(rows)).fit(rows),
 client = MlflowClient(store)
 # Runs and the registry live in PostgreSQL; the pyfunc's files go to a local artifact folder.
 client.create_experiment(cfg.mlflow_experiment, artifact_location=(home / "artifacts").as_uri())
-registered = register_challenger(cfg, dag_run(cfg, "herald_training", "pg-run"), str(path), "logreg", rows)
+registered = register_challenger(cfg, start(cfg, "herald_training", "pg-run"), str(path), "logreg", rows)
 client.set_registered_model_alias(cfg.model_name, CHAMPION, registered.version)
 assert str(client.get_model_version_by_alias(cfg.model_name, CHAMPION).version) == registered.version
 model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@{CHAMPION}")

@@ -18,10 +18,10 @@ def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_missing_warehouse_file_is_named(cfg) -> None:
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.warehouse.extract import extract
 
     with pytest.raises(WarehouseError) as info:
-        extract_tables(cfg, "run-1", "training", datetime.now(UTC))
+        extract(cfg, "run-1", "training", datetime.now(UTC))
     assert str(cfg.duckdb_path) in str(info.value) and "\n" not in str(info.value)
     assert not cfg.duckdb_path.exists(), "a failed extract must not create an empty warehouse"
 
@@ -30,12 +30,12 @@ def test_missing_required_table_is_named(cfg) -> None:
     import pandas as pd
 
     from pipelines.warehouse import get_warehouse
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.warehouse.extract import extract
 
     with get_warehouse(cfg, must_exist=False) as warehouse:
         warehouse.write("customers", pd.DataFrame({"customer_id": ["c1"]}))
     with pytest.raises(WarehouseError, match=r"herald\.messages"):
-        extract_tables(cfg, "run-1", "training", datetime.now(UTC))
+        extract(cfg, "run-1", "training", datetime.now(UTC))
 
 
 def test_unreachable_mlflow_is_one_line(cfg, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,7 +50,7 @@ def test_unreachable_mlflow_is_one_line(cfg, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_scoring_without_a_champion_says_what_to_run(cfg) -> None:
-    from pipelines.training.registry import require_champion
+    from pipelines.training.registry import load_champion
 
     with pytest.raises(RegistryError, match="herald_training"):
-        require_champion(cfg)
+        load_champion(cfg)

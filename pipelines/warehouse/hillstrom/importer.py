@@ -102,7 +102,7 @@ class ImportResult:
         return asdict(self)
 
 
-def import_hillstrom(
+def import_file(
     cfg: HeraldConfig, path: str | Path | None = None, target: Target | None = None, now: datetime | None = None
 ) -> ImportResult:
     """Validate the CSV and write customers, messages and sends (truncate) into ``cfg``'s warehouse dataset.

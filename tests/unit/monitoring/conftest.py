@@ -26,10 +26,10 @@ def world(seed: int = 7, drift: float = 0.0, bias: float = 0.0):
 
 def features_at(w, at: datetime) -> pd.DataFrame:
     """Customer features as the pipelines compute them, for customers who had signed up by ``at``."""
-    from pipelines.training import features
+    from pipelines.training.profiles import customer_features
 
     customers = w.customers[pd.to_datetime(w.customers["signup_date"]) < pd.Timestamp(at.date())]
-    return features.customer_features(customers, w.events, w.reviews, at, load_config().region_timezones, 60)
+    return customer_features(customers, w.events, w.reviews, at, load_config().region_timezones, 60)
 
 
 def days(n: float) -> timedelta:

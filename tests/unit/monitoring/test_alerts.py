@@ -52,6 +52,6 @@ def test_config_fallback_without_connections(cfg, smtp_inbox, webhook_inbox, mon
 
 
 def test_nothing_breached_means_no_alert() -> None:
-    from pipelines.monitoring.alerts import monitoring_alert
+    from pipelines.monitoring.alerts import alert
 
-    assert monitoring_alert("r", {"breached": False}, {"breached": False}, {"breached": False}) is None
+    assert alert("r", {"breached": False}, {"breached": False}, {"breached": False}) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.monitoring.outcomes import match_outcomes, realised_performance
+from pipelines.monitoring.outcomes import match_outcomes, performance
 
 from .conftest import T, days, world, write_tables
 
@@ -41,7 +41,7 @@ def test_performance_judges_matured_decisions_per_channel(cfg) -> None:
     p = w.oracle.send_truth["p_true"]
     write_tables(cfg, {"decisions": decisions_from_sends(sends[window], p[window], "score-1")})
 
-    result = realised_performance(cfg, "perf-1", T)
+    result = performance(cfg, "perf-1", T)
     assert result.matched == int(window.sum())
     assert result.overall["auc"] > 0.6  # the true probabilities rank outcomes well
     assert set(result.per_channel) <= {"email", "push", "sms"} and result.per_channel
@@ -58,7 +58,7 @@ def test_no_outcomes_yet_writes_nothing_and_says_so(cfg) -> None:
     decisions = decisions_from_sends(today, w.oracle.send_truth["p_true"].tail(50), "score-now")
     decisions["decided_at"] = pd.Timestamp(T)  # decided now: no send can have followed yet
     write_tables(cfg, {"decisions": decisions})
-    result = realised_performance(cfg, "perf-now", T)
+    result = performance(cfg, "perf-now", T)
     assert result.matched == 0 and result.metrics_written == 0 and not result.breached
     assert "no outcomes yet" in result.message
 

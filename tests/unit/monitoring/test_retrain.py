@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.monitoring.retrain import decide_retrain
+from pipelines.monitoring.retrain import should_retrain
 
 from .conftest import T, days, write_tables
 
@@ -39,14 +39,14 @@ def test_retrain_fires_once_after_persistent_breaches_and_respects_cooldown(cfg)
     for day, breached in enumerate([False, True, True, True, True, False, True, True, True, True, True, True]):
         at = T + days(day)
         _record(cfg, f"mon-{day}", at, breached)
-        decisions.append(decide_retrain(cfg, f"mon-{day}", at).trigger)
+        decisions.append(should_retrain(cfg, f"mon-{day}", at).trigger)
     # Day 2 is the second breach in a row; days 3–8 fall in its cooldown; day 9 is the first
     # streak outside it (day 8 is < 7 days after day 2 … day 9 is exactly 7 days later).
     assert [d for d, fired in enumerate(decisions) if fired] == [2, 9]
-    assert decide_retrain(cfg, "mon-9", T + days(9)).reason == "this run already triggered retraining"
+    assert should_retrain(cfg, "mon-9", T + days(9)).reason == "this run already triggered retraining"
 
 
 def test_a_single_breach_does_not_retrain(cfg) -> None:
     _record(cfg, "one", T, True)
-    decision = decide_retrain(cfg, "one", T)
+    decision = should_retrain(cfg, "one", T)
     assert not decision.trigger and "1 of the last 2" in decision.reason

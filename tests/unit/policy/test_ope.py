@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.policy.ope import LoggedBandit, estimate, evaluate, on_policy_value
+from pipelines.policy.ope import LoggedBandit, estimate
+from pipelines.policy.ope_intervals import evaluate, on_policy_value
 
 # Two contexts, three arms: true reward probabilities, the logging policy and the deterministic target.
 REWARD = np.array([[0.10, 0.30, 0.20], [0.40, 0.05, 0.15]])

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.policy.ope import LoggedBandit, clip_level, evaluate, shrink, tune_shrinkage
+from pipelines.policy.ope import LoggedBandit, clip_level, shrink, tune_shrinkage
+from pipelines.policy.ope_intervals import evaluate
 from pipelines.policy.propensity import check_propensities, split_valid
 from pipelines.policy.safe_improvement import choose_safe_policy
 from pipelines.training.evidence import policy_evidence

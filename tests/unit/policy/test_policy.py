@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import HeraldConfig, PolicySettings, load_config
+from pipelines.policy.allocation import allocate_budget, apply_allocation, keep_allocatable
 from pipelines.policy.choice import (
     BELOW_THRESHOLD,
     CAMPAIGN_BUDGET,
@@ -18,13 +19,10 @@ from pipelines.policy.choice import (
     NO_CONSENT,
     QUIET_HOURS,
     UNSUBSCRIBED,
-    allocate_budget,
     allowed_channels,
     allowed_send_hours,
-    apply_allocation,
     blocking_reason,
     choose_actions,
-    keep_allocatable,
 )
 
 

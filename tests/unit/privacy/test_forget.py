@@ -80,9 +80,9 @@ def _outputs(cfg: HeraldConfig, ids: list[str], texts: list[str]) -> None:
 def test_forgotten_customers_leave_no_trace_and_no_later_extract(cfg: HeraldConfig) -> None:
     from pipelines.privacy.forget import find_traces, forget_customers
     from pipelines.warehouse import get_warehouse
-    from pipelines.warehouse.extract import extract_tables, load_extract
+    from pipelines.warehouse.extract import extract, load_extract
 
-    tables = load_extract(extract_tables(cfg, "before", "training", AS_OF).paths)
+    tables = load_extract(extract(cfg, "before", "training", AS_OF).paths)
     reviewers = tables["reviews"].dropna(subset=["text"])["customer_id"].unique()[:2].tolist()
     forgotten = [*reviewers, tables["customers"]["customer_id"].iloc[-1]]
     kept = tables["customers"]["customer_id"].iloc[0]
@@ -103,7 +103,7 @@ def test_forgotten_customers_leave_no_trace_and_no_later_extract(cfg: HeraldConf
         assert hashlib.sha1(b"a message title").hexdigest() in data["keys"].tolist()
     # Every later extract leaves them out, for every purpose.
     for purpose in ("training", "scoring", "monitoring"):
-        later = load_extract(extract_tables(cfg, f"after-{purpose}", purpose, AS_OF).paths)
+        later = load_extract(extract(cfg, f"after-{purpose}", purpose, AS_OF).paths)
         for name in ("customers", "events", "sends", "reviews"):
             assert not later[name]["customer_id"].isin(forgotten).any(), (purpose, name)
         assert later["customers"]["customer_id"].eq(kept).any()

@@ -41,7 +41,7 @@ class TinyWorld:
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> TinyWorld:
     from pipelines.config import load_config
     from pipelines.synthetic import build_world
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.warehouse.extract import extract
 
     home = tmp_path_factory.mktemp("herald_scoring")
     cfg = load_config(home=home, world={"size": "tiny"})
@@ -49,16 +49,16 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> TinyWorld:
     # like the off-policy coverage check, are reproducible rather than right "in most runs".
     now = WORLD_DATE
     build_world(cfg, now=now)
-    extracted = extract_tables(cfg, "tiny-extract", "scoring", now)
+    extracted = extract(cfg, "tiny-extract", "scoring", now)
     return TinyWorld(cfg, extracted.paths, now)
 
 
 @pytest.fixture(scope="session")
 def tiny_plan(tiny_world: TinyWorld) -> ScoringPlan:
-    from pipelines.scoring.prepare import prepare_scoring
+    from pipelines.scoring.prepare import prepare
 
     cfg = tiny_world.cfg.model_copy(update={"scoring_batch_customers": 40})
-    return prepare_scoring(cfg, "tiny-plan", tiny_world.extract_paths, tiny_world.as_of)
+    return prepare(cfg, "tiny-plan", tiny_world.extract_paths, tiny_world.as_of)
 
 
 def read_table(cfg: HeraldConfig, table: str) -> pd.DataFrame:

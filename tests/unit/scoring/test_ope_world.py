@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.policy.ope import evaluate
+from pipelines.policy.ope_intervals import evaluate
 from pipelines.policy.replay import evaluate_policy_offline, replay_target_policy
 from pipelines.synthetic import load_oracle
 from tests.unit.scoring.conftest import TinyWorld
@@ -17,10 +17,10 @@ from tests.unit.scoring.conftest import TinyWorld
 @pytest.fixture(scope="module")
 def logged(tiny_world: TinyWorld) -> pd.DataFrame:
     from pipelines.training.dataset import build_features, load_rows
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.warehouse.extract import extract
 
     cfg = tiny_world.cfg
-    extracted = extract_tables(cfg, "ope-train", "training", tiny_world.as_of)
+    extracted = extract(cfg, "ope-train", "training", tiny_world.as_of)
     cutoff = tiny_world.as_of - timedelta(days=cfg.label_window_days)
     ts = build_features(cfg, "ope-train", extracted.paths, cutoff, tiny_world.as_of)
     return load_rows(ts.rows_path)

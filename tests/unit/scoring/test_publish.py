@@ -18,7 +18,7 @@ from pipelines.scoring.publish import (
     RUNNING,
     begin_run,
     mark_failed,
-    publish_scoring_run,
+    publish,
     read_ledger,
 )
 from pipelines.scoring.shard import score_shard
@@ -66,11 +66,11 @@ def test_a_partial_run_is_not_published_and_the_missing_shard_completes_it(
     begin_run(tiny_world.cfg, "partial", plan.as_of)
     _score(tiny_world, plan, "partial", plan.shards[1:])  # the process died before the first shard
     with pytest.raises(WarehouseError, match=rf"shards \[{plan.shards[0]}\] staged no decisions.*re-run"):
-        publish_scoring_run(tiny_world.cfg, "partial", plan, CHAMPION, with_segments=False)
+        publish(tiny_world.cfg, "partial", plan, CHAMPION, with_segments=False)
     assert _published(tiny_world, plan.logical_date).empty
     assert read_ledger(tiny_world.cfg, "partial")["status"] == RUNNING
     _score(tiny_world, plan, "partial", plan.shards[:1])
-    publish_scoring_run(tiny_world.cfg, "partial", plan, CHAMPION, with_segments=False)
+    publish(tiny_world.cfg, "partial", plan, CHAMPION, with_segments=False)
     _assert_one_complete_set(tiny_world, plan, "partial")
 
 
@@ -92,7 +92,7 @@ def test_a_failed_shard_retried_never_duplicates(
         score_shard(tiny_world.cfg, "flaky", target, plan, CHAMPION, scorer=flaky)
     for _ in range(2):  # Airflow's retry, then a manual clear of the same task
         score_shard(tiny_world.cfg, "flaky", target, plan, CHAMPION, scorer=stand_in_scorer)
-    publish_scoring_run(tiny_world.cfg, "flaky", plan, CHAMPION, with_segments=False)
+    publish(tiny_world.cfg, "flaky", plan, CHAMPION, with_segments=False)
     _assert_one_complete_set(tiny_world, plan, "flaky")
 
 
@@ -101,7 +101,7 @@ def test_the_same_date_twice_keeps_one_set_the_latest(tiny_world: TinyWorld, tin
     for run_id in ("first", "second"):
         begin_run(tiny_world.cfg, run_id, plan.as_of)
         _score(tiny_world, plan, run_id)
-        publish_scoring_run(tiny_world.cfg, run_id, plan, CHAMPION, with_segments=False)
+        publish(tiny_world.cfg, run_id, plan, CHAMPION, with_segments=False)
     _assert_one_complete_set(tiny_world, plan, "second")
     assert read_ledger(tiny_world.cfg, "first")["status"] == REPLACED
     staged = read_table(tiny_world.cfg, "decisions_staging")
@@ -111,7 +111,7 @@ def test_the_same_date_twice_keeps_one_set_the_latest(tiny_world: TinyWorld, tin
 def test_publication_is_one_transaction(tiny_world: TinyWorld, tiny_plan: ScoringPlan) -> None:
     plan = _plan(tiny_plan, "2030-01-04")
     _score(tiny_world, plan, "kept")
-    publish_scoring_run(tiny_world.cfg, "kept", plan, CHAMPION, with_segments=False)
+    publish(tiny_world.cfg, "kept", plan, CHAMPION, with_segments=False)
     _score(tiny_world, plan, "broken")
     day = date.fromisoformat(plan.logical_date)
     ledger = {"logical_date": day, "run_id": "broken", "status": COMPLETE, "started_at": pd.Timestamp.now("UTC")}
@@ -136,7 +136,7 @@ def test_ledger_marks_failed_runs_but_never_downgrades_a_published_one(
     mark_failed(tiny_world.cfg, "dies", "score_shard: worker lost")
     assert read_ledger(tiny_world.cfg, "dies")["status"] == FAILED
     _score(tiny_world, plan, "lives")
-    publish_scoring_run(tiny_world.cfg, "lives", plan, CHAMPION, with_segments=False)
+    publish(tiny_world.cfg, "lives", plan, CHAMPION, with_segments=False)
     mark_failed(tiny_world.cfg, "lives", "a late callback")
     begin_run(tiny_world.cfg, "lives", plan.as_of)  # Airflow re-running a finished run
     assert read_ledger(tiny_world.cfg, "lives")["status"] == COMPLETE

@@ -10,10 +10,10 @@ import pytest
 
 from pipelines.errors import WarehouseError
 from pipelines.policy.choice import CAMPAIGN_BUDGET, EXPLORE, NO_CONSENT
-from pipelines.scoring.budget import allocate_campaign_budget
+from pipelines.scoring.budget import allocate_budget
 from pipelines.scoring.decisions import decision_summary
-from pipelines.scoring.prepare import ScoringPlan, iter_shard, prepare_scoring
-from pipelines.scoring.publish import publish_scoring_run
+from pipelines.scoring.prepare import ScoringPlan, iter_shard, prepare
+from pipelines.scoring.publish import publish
 from pipelines.scoring.shard import score_shard
 from pipelines.warehouse.contract import DECISIONS
 from tests.unit.scoring.conftest import CHAMPION, TinyWorld, read_table, stand_in_scorer
@@ -22,7 +22,7 @@ from tests.unit.scoring.conftest import CHAMPION, TinyWorld, read_table, stand_i
 def _run(world: TinyWorld, plan: ScoringPlan, run_id: str, cfg=None) -> list[dict]:
     cfg = cfg or world.cfg
     results = [score_shard(cfg, run_id, s, plan, CHAMPION, scorer=stand_in_scorer) for s in plan.shards]
-    allocate_campaign_budget(cfg, run_id, plan, CHAMPION)
+    allocate_budget(cfg, run_id, plan, CHAMPION)
     return results
 
 
@@ -67,7 +67,7 @@ def test_unknown_message_in_history_does_not_crash(tiny_world: TinyWorld, tmp_pa
     path = tmp_path / "sends.parquet"
     pd.concat([sends, odd], ignore_index=True).to_parquet(path, index=False)
     paths["sends"] = str(path)
-    plan = prepare_scoring(tiny_world.cfg, "odd-history", paths, tiny_world.as_of)
+    plan = prepare(tiny_world.cfg, "odd-history", paths, tiny_world.as_of)
     results = _run(tiny_world, plan, "odd-history")
     assert sum(r["decisions"] for r in results) == plan.n_customers
 
@@ -130,7 +130,7 @@ def test_campaign_budget_holds_across_shards(tiny_world: TinyWorld, tiny_plan: S
 def test_summary_reports_mix_and_estimated_value(tiny_world: TinyWorld, tiny_plan: ScoringPlan) -> None:
     plan = replace(tiny_plan, logical_date="2031-01-01")  # a date of its own: publishing replaces a date's run
     _run(tiny_world, plan, "summary")
-    publish_scoring_run(tiny_world.cfg, "summary", plan, CHAMPION, with_segments=False)
+    publish(tiny_world.cfg, "summary", plan, CHAMPION, with_segments=False)
     summary = decision_summary(tiny_world.cfg, "summary")
     assert summary["decisions"] == tiny_plan.n_customers
     assert set(summary["per_channel"]) <= set(tiny_world.cfg.channels)

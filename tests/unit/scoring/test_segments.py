@@ -9,7 +9,7 @@ import pandas as pd
 
 from models.preprocessing import TabularPreprocessor
 from pipelines.scoring.prepare import ScoringPlan, iter_shard
-from pipelines.scoring.segments import customer_representation, segment_customers
+from pipelines.scoring.segments import customer_representation, segments
 from tests.unit.scoring.conftest import CHAMPION, TinyWorld, read_table
 
 
@@ -23,7 +23,7 @@ def test_segments_written_once_per_run_with_profiles(tiny_world: TinyWorld, tiny
     estimator = SimpleNamespace(preprocessor=prep)
     cfg = tiny_world.cfg
     for _ in range(2):  # a retried task replaces its rows
-        result = segment_customers(cfg, "seg-run", tiny_plan, CHAMPION, estimator=estimator)
+        result = segments(cfg, "seg-run", tiny_plan, CHAMPION, estimator=estimator)
     table = read_table(cfg, "customer_segments_staging")  # visible in customer_segments once published
     mine = table[table["run_id"] == "seg-run"]
     assert len(mine) == tiny_plan.n_customers and mine["customer_id"].is_unique

@@ -41,7 +41,7 @@ def _use(monkeypatch: pytest.MonkeyPatch, preprocessor: TabularPreprocessor) -> 
 
 def test_rows_like_training_pass(tiny_world, tiny_plan, monkeypatch: pytest.MonkeyPatch) -> None:
     _use(monkeypatch, TabularPreprocessor.fit(_training_like_rows(tiny_plan, tiny_world.cfg)))
-    report = serving_check.check_serving_inputs(tiny_world.cfg, tiny_plan, CHAMPION)
+    report = serving_check.check_inputs(tiny_world.cfg, tiny_plan, CHAMPION)
     assert report["checked"] and not report["missing_columns"]
 
 
@@ -50,11 +50,11 @@ def test_unseen_categories_stop_scoring(tiny_world, tiny_plan, monkeypatch: pyte
     rows["region"] = "atlantis"  # the model only ever saw one region, none of today's
     _use(monkeypatch, TabularPreprocessor.fit(rows))
     with pytest.raises(ModelInputError, match="column region: .* unseen in training"):
-        serving_check.check_serving_inputs(tiny_world.cfg, tiny_plan, CHAMPION)
+        serving_check.check_inputs(tiny_world.cfg, tiny_plan, CHAMPION)
 
 
 def test_missing_input_column_stops_scoring(tiny_world, tiny_plan, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = _training_like_rows(tiny_plan, tiny_world.cfg).assign(crm_score=1.0)
     _use(monkeypatch, TabularPreprocessor.fit(rows))
     with pytest.raises(ModelInputError, match="column crm_score is missing"):
-        serving_check.check_serving_inputs(tiny_world.cfg, tiny_plan, CHAMPION)
+        serving_check.check_inputs(tiny_world.cfg, tiny_plan, CHAMPION)

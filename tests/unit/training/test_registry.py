@@ -47,7 +47,7 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(
     from mlflow.tracking import MlflowClient
 
     from pipelines.config import load_config
-    from pipelines.tracking import dag_run
+    from pipelines.tracking import start
     from pipelines.training.promotion import GateInputs, gate_decision, paired_bootstrap
     from pipelines.training.registry import apply_decision, current_champion, predict_served, register_challenger
     from pipelines.warehouse import get_warehouse
@@ -60,14 +60,14 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(
     bad = _estimator(train, tmp_path / "bad.joblib", shuffle_labels=True)
     bounds = {"margin": 0.0, "max_ece": 1.0, "max_group_auc_gap": 1.0}
 
-    first = register_challenger(cfg, dag_run(cfg, "herald_training", "run-1"), good, "logreg", test)
-    retried = register_challenger(cfg, dag_run(cfg, "herald_training", "run-1"), good, "logreg", test)
+    first = register_challenger(cfg, start(cfg, "herald_training", "run-1"), good, "logreg", test)
+    retried = register_challenger(cfg, start(cfg, "herald_training", "run-1"), good, "logreg", test)
     assert retried == first  # a retried register task reuses the run's version instead of adding one
     decided = gate_decision(GateInputs(first.version, "logreg", 0.7, 0.0, None), **bounds)
     promoted = apply_decision(cfg, "run-1", decided)
     assert promoted.promoted, promoted.reasons
 
-    second = register_challenger(cfg, dag_run(cfg, "herald_training", "run-2"), bad, "logreg", test)
+    second = register_challenger(cfg, start(cfg, "herald_training", "run-2"), bad, "logreg", test)
     champion = current_champion(cfg)
     assert champion is not None and champion.version == first.version
     served = {
@@ -109,14 +109,14 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(
 def test_a_rerun_of_the_same_dag_run_reuses_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERALD_HOME", str(tmp_path))
     from pipelines.config import load_config
-    from pipelines.tracking import connect, dag_run
+    from pipelines.tracking import connect, start
     from pipelines.training.registry import register_challenger
 
     cfg = load_config()
     train, test = _rows(2000, 0), _rows(500, 1)
     path = _estimator(train, tmp_path / "good.joblib", shuffle_labels=False)
     client = connect(cfg)
-    parent = dag_run(cfg, "herald_training", "run-7")
+    parent = start(cfg, "herald_training", "run-7")
     experiment = client.get_run(parent).info.experiment_id
     children = [client.create_run(experiment, run_name="logreg").info.run_id for _ in range(2)]  # train, re-run
     tags = {"dag_run_id": "run-7"}

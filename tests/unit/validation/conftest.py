@@ -57,7 +57,7 @@ class CleanWorld:
 def clean_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CleanWorld]:
     from pipelines.synthetic import generate_world, write_world
     from pipelines.warehouse import get_warehouse
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.warehouse.extract import extract
 
     root = tmp_path_factory.mktemp("herald_validation")
     with pytest.MonkeyPatch.context() as mp:
@@ -66,7 +66,7 @@ def clean_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CleanWorld
         world = generate_world(cfg.world, cfg.channels, cfg.policy.send_hours, NOW)
         with get_warehouse(cfg, must_exist=False) as warehouse:
             write_world(world, warehouse, cfg.assets_dir)
-        extracted = extract_tables(cfg, "clean", "scoring", NOW).to_dict()
+        extracted = extract(cfg, "clean", "scoring", NOW).to_dict()
         frames = {n: pd.read_parquet(p) for n, p in extracted["paths"].items()}
         yield CleanWorld(root, cfg.duckdb_path, cfg.assets_dir, extracted, frames)
     shutil.rmtree(root, ignore_errors=True)

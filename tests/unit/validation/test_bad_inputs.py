@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pipelines.errors import DataValidationError, WarehouseError
-from pipelines.validation.gate import last_counts_path, validate_extract
+from pipelines.validation.gate import last_counts_path, validate
 
 Frames = dict[str, pd.DataFrame]
 AS_OF = pd.Timestamp("2025-06-01", tz="UTC")
@@ -182,13 +182,13 @@ def test_bad_input(name: str, clean_world, case_cfg) -> None:
     case = CASES[name]
     run_id = "bad__" + name.replace(" ", "_")
     if case.baseline:
-        validate_extract(case_cfg, "baseline", clean_world.extract(case_cfg, "baseline"), purpose="scoring")
+        validate(case_cfg, "baseline", clean_world.extract(case_cfg, "baseline"), purpose="scoring")
         assert last_counts_path(case_cfg).is_file()
     extracted = clean_world.extract(case_cfg, run_id, lambda f: case.mutate(f, clean_world.assets))
 
     if case.fails:
         with pytest.raises(DataValidationError) as info:
-            validate_extract(case_cfg, run_id, extracted, purpose="scoring")
+            validate(case_cfg, run_id, extracted, purpose="scoring")
         message = str(info.value)
         for fragment in case.fails:
             assert fragment in message, f"{fragment!r} not in:\n{message}"
@@ -197,7 +197,7 @@ def test_bad_input(name: str, clean_world, case_cfg) -> None:
         assert report["passed"] is False and report["paths"] == {}
         return
 
-    result = validate_extract(case_cfg, run_id, extracted, purpose="scoring")
+    result = validate(case_cfg, run_id, extracted, purpose="scoring")
     assert result["passed"]
     rejected = _rejected(clean_world.db, run_id)
     for table, frame in clean_world.frames.items():
@@ -215,7 +215,7 @@ def test_bad_input(name: str, clean_world, case_cfg) -> None:
 
 def test_missing_required_table_fails_the_extract(clean_world, tmp_path: Path) -> None:
     from pipelines.warehouse import get_warehouse
-    from pipelines.warehouse.extract import extract_tables
+    from pipelines.warehouse.extract import extract
 
     cfg = clean_world.config(tmp_path / "home").model_copy(update={"warehouse_path": tmp_path / "no_sends.duckdb"})
     with get_warehouse(cfg, must_exist=False) as warehouse:
@@ -223,11 +223,11 @@ def test_missing_required_table_fails_the_extract(clean_world, tmp_path: Path) -
             if name != "sends":
                 warehouse.write(name, frame, mode="truncate")
     with pytest.raises(WarehouseError, match="sends"):
-        extract_tables(cfg, "no_sends", "scoring", AS_OF.to_pydatetime())
+        extract(cfg, "no_sends", "scoring", AS_OF.to_pydatetime())
 
 
 def test_clean_world_passes_with_no_rejections(clean_world, case_cfg) -> None:
-    result = validate_extract(case_cfg, "clean_pass", clean_world.extract(case_cfg, "clean_pass"), purpose="scoring")
+    result = validate(case_cfg, "clean_pass", clean_world.extract(case_cfg, "clean_pass"), purpose="scoring")
     assert result["passed"] and result["rejected_rows"] == 0
     for table, counts in result["tables"].items():
         assert counts["rejected"] == 0 and counts["rows_in"] == counts["kept"] == len(clean_world.frames[table])

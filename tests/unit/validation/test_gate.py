@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.errors import DataValidationError
-from pipelines.validation.gate import last_counts_path, validate_extract
+from pipelines.validation.gate import last_counts_path, validate
 
 
 def _unknown_type(frames: dict[str, pd.DataFrame]) -> None:
@@ -20,7 +20,7 @@ def _unknown_type(frames: dict[str, pd.DataFrame]) -> None:
 def test_rerun_replaces_its_own_rejected_rows(clean_world, case_cfg) -> None:
     extracted = clean_world.extract(case_cfg, "rerun", _unknown_type)
     for _ in range(2):
-        result = validate_extract(case_cfg, "rerun", extracted, purpose="scoring")
+        result = validate(case_cfg, "rerun", extracted, purpose="scoring")
     assert result["tables"]["events"]["rejected"] == 2
     with duckdb.connect(str(clean_world.db), read_only=True) as con:
         n = con.execute("SELECT count(*) FROM herald.rejected_rows WHERE run_id = 'rerun'").fetchone()[0]
@@ -29,7 +29,7 @@ def test_rerun_replaces_its_own_rejected_rows(clean_world, case_cfg) -> None:
 
 def test_report_is_offline_and_complete(clean_world, case_cfg) -> None:
     extracted = clean_world.extract(case_cfg, "run:2025-06-01T00:00+00:00", _unknown_type)
-    result = validate_extract(case_cfg, "run:2025-06-01T00:00+00:00", extracted, purpose="scoring")
+    result = validate(case_cfg, "run:2025-06-01T00:00+00:00", extracted, purpose="scoring")
     html = open(result["report"]["html"]).read()
     assert "http://" not in html and "https://" not in html and "<link" not in html
     assert "event_type_known" in html and "quarantined" in html
@@ -50,7 +50,7 @@ def test_logs_report_and_counts_to_mlflow(clean_world, case_cfg) -> None:
 
     extracted = clean_world.extract(case_cfg, "tracked", blank_title)
     with pytest.raises(DataValidationError):
-        validate_extract(case_cfg, "tracked", extracted, mlflow_run_id=run_id, purpose="scoring")
+        validate(case_cfg, "tracked", extracted, mlflow_run_id=run_id, purpose="scoring")
     run = client.get_run(run_id)
     assert run.data.metrics["validation.passed"] == 0.0
     assert run.data.metrics["validation.events.rows_in"] == len(clean_world.frames["events"])
@@ -65,8 +65,8 @@ def test_freshness_and_baselines_are_per_purpose(clean_world, case_cfg) -> None:
         frames["events"] = ev[ev["event_ts"] < pd.Timestamp("2025-05-25", tz="UTC")]
 
     # Training reads events up to the feature cutoff, so old events are not stale for it.
-    assert validate_extract(case_cfg, "train", clean_world.extract(case_cfg, "train", stale))["passed"]
+    assert validate(case_cfg, "train", clean_world.extract(case_cfg, "train", stale))["passed"]
     with pytest.raises(DataValidationError, match="stale"):
-        validate_extract(case_cfg, "score", clean_world.extract(case_cfg, "score", stale), purpose="scoring")
+        validate(case_cfg, "score", clean_world.extract(case_cfg, "score", stale), purpose="scoring")
     baselines = json.loads(last_counts_path(case_cfg).read_text())
     assert set(baselines) == {"training"} and baselines["training"]["run_id"] == "train"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.errors import DataValidationError
-from pipelines.validation.gate import validate_extract
+from pipelines.validation.gate import validate
 
 
 def test_naive_event_ts_is_named_not_a_type_error(clean_world, case_cfg) -> None:
@@ -14,7 +14,7 @@ def test_naive_event_ts_is_named_not_a_type_error(clean_world, case_cfg) -> None
 
     extracted = clean_world.extract(case_cfg, "naive", naive)
     with pytest.raises(DataValidationError) as info:
-        validate_extract(case_cfg, "naive", extracted, purpose="scoring")  # scoring judges freshness too
+        validate(case_cfg, "naive", extracted, purpose="scoring")  # scoring judges freshness too
     message = str(info.value)
     assert "events.event_ts: expect_column_values_to_be_of_type (event_ts_is_timestamp)" in message
     assert "expected BigQuery TIMESTAMP" in message

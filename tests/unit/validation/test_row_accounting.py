@@ -12,8 +12,8 @@ import pytest
 
 from pipelines.errors import RowAccountingError
 from pipelines.validation.accounting import RowCount, check
-from pipelines.validation.gate import validate_extract
-from pipelines.warehouse.extract import extract_tables
+from pipelines.validation.gate import validate
+from pipelines.warehouse.extract import extract
 from tests.unit.validation.conftest import NOW
 
 
@@ -26,13 +26,13 @@ def test_sends_without_sent_at_are_rejected_and_counted_not_lost(clean_world, tm
         nulled = [r[0] for r in con.execute("SELECT send_id FROM herald.sends ORDER BY send_id LIMIT 4").fetchall()]
         con.execute("UPDATE herald.sends SET sent_at = NULL WHERE send_id IN (SELECT unnest(?))", [nulled])
 
-    extracted = extract_tables(cfg, "null_sent_at", "scoring", NOW).to_dict()
+    extracted = extract(cfg, "null_sent_at", "scoring", NOW).to_dict()
     sends = extracted["accounting"]["sends"]
     assert sends["source_rows"] == total and sends["no_timestamp"] == 4
     assert sends["extracted"] == sends["in_window"] + 4
     assert sends["source_rows"] == sends["extracted"] + sends["out_of_window"]
 
-    result = validate_extract(cfg, "null_sent_at", extracted, purpose="scoring")
+    result = validate(cfg, "null_sent_at", extracted, purpose="scoring")
     counts = result["tables"]["sends"]
     assert counts["rejected"] == 4 and counts["rows_in"] == counts["kept"] + 4 == sends["extracted"]
     assert len(pd.read_parquet(result["paths"]["sends"])) == counts["kept"]

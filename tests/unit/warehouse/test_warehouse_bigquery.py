@@ -21,7 +21,8 @@ import pipelines.warehouse
 from pipelines.config import HeraldConfig
 from pipelines.errors import WarehouseError
 from pipelines.warehouse import get_warehouse
-from pipelines.warehouse.bigquery import BigQueryWarehouse, query_parameter
+from pipelines.warehouse.bigquery import BigQueryWarehouse
+from pipelines.warehouse.bigquery_types import query_parameter
 from pipelines.warehouse.credentials import connection_credentials, set_credentials_provider
 from pipelines.warehouse.sql import read_query
 

@@ -12,7 +12,7 @@ from pipelines.warehouse.hillstrom.importer import (
     PROPENSITY,
     campaign_window,
     hillstrom_config,
-    import_hillstrom,
+    import_file,
     to_contract,
 )
 
@@ -65,7 +65,7 @@ def test_mapping_to_the_contract(sample_path) -> None:
 
 def test_import_writes_the_hillstrom_dataset_without_events_or_reviews(cfg, sample_path) -> None:
     hcfg = hillstrom_config(cfg)
-    result = import_hillstrom(hcfg, sample_path, "visit", NOW)
+    result = import_file(hcfg, sample_path, "visit", NOW)
     assert result.rows == {"customers": 1998, "messages": 2, "sends": 1998}
     assert result.dataset == "hillstrom" and hcfg.mlflow_experiment == "herald-hillstrom"
     # Own warehouse file and run state; the same MLflow store as the caller.
@@ -77,7 +77,7 @@ def test_import_writes_the_hillstrom_dataset_without_events_or_reviews(cfg, samp
         assert types["consent_email"] == "BOOL" and types["history"] == "FLOAT64" and types["mens"] == "BOOL"
         assert warehouse.describe("sends")["sent_at"] == "TIMESTAMP"
     # A re-import replaces, never appends.
-    assert import_hillstrom(hcfg, sample_path, "conversion", NOW).rows["sends"] == 1998
+    assert import_file(hcfg, sample_path, "conversion", NOW).rows["sends"] == 1998
 
 
 def _drop_column(name: str):
@@ -129,4 +129,4 @@ def test_import_refuses_a_dataset_with_foreign_events(cfg, sample_path) -> None:
     with get_warehouse(hcfg, must_exist=False) as warehouse:
         warehouse.write("events", pd.DataFrame({"event_id": ["e1"], "customer_id": ["c1"]}))
     with pytest.raises(HillstromFileError, match="events"):
-        import_hillstrom(hcfg, sample_path, "visit", NOW)
+        import_file(hcfg, sample_path, "visit", NOW)
