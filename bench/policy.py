@@ -66,56 +66,43 @@ def policy_values(cfg: HeraldConfig, plan: Any, scorer: Any, oracle: Any) -> dic
     Customers blocked by rules get nothing under every policy, so they would add the same term to
     each value and are left out. ε-greedy is valued by its exact expectation, not one random draw.
     """
-    from pipelines.policy.choice import allowed_channels, blocking_reason, exploration_rate, greedy_choice
-    from pipelines.scoring.candidates import candidate_rows, holdout_rows
-    from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, iter_shard
+    from bench.common import open_candidate_grids
+    from pipelines.policy.choice import exploration_rate, greedy_choice
+    from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS
     from pipelines.training import features
 
-    as_of = datetime.fromisoformat(plan.as_of)
     messages = pd.read_parquet(plan.messages_path)
     eps = exploration_rate(cfg.policy)
     sums = {"greedy": 0.0, "explore": 0.0, "random": 0.0, "oracle": 0.0, "holdout": 0.0}
     n = 0
-    for shard in plan.shards:
-        for batch in iter_shard(plan, shard):
-            open_ = batch[
-                blocking_reason(batch, allowed_channels(batch, cfg), cfg.policy, len(messages)).isna().to_numpy()
-            ]
-            if open_.empty:
-                continue
-            grid = pd.concat(
-                [holdout_rows(open_, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True
-            )
-            grid["recent_sends_7d"] = (
-                grid["customer_id"].map(open_.set_index("customer_id")["recent_sends_7d"]).to_numpy()
-            )
-            profiles = open_.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_])
-            grid["q"] = scorer(features.model_rows(grid, profiles, messages))
-            grid["truth"] = _true_p(oracle, grid)
-            hold = grid["message_id"].isna().to_numpy()
-            cost = grid["channel"].map(cfg.policy.channel_cost).fillna(0.0).to_numpy()
-            by = grid["customer_id"]
-            q_hold = by.map(pd.Series(grid["q"].to_numpy()[hold], index=by[hold])).to_numpy()
-            t_hold = by.map(pd.Series(grid["truth"].to_numpy()[hold], index=by[hold])).to_numpy()
-            true_net = np.where(hold, 0.0, grid["truth"].to_numpy() - t_hold - cost)
-            codes, customers = pd.factorize(by, sort=False)
-            sends = np.flatnonzero(~hold)
-            best = greedy_choice(
-                grid["q"].to_numpy()[sends] - q_hold[sends], cost[sends], codes[sends], cfg.policy.min_uplift
-            )
-            best = np.r_[best, np.full(len(customers) - len(best), -1, dtype=np.int64)]
-            greedy_idx = pd.Series(np.arange(len(customers)), index=customers)
-            hold_idx = pd.Series(np.flatnonzero(hold), index=by[hold].to_numpy()).reindex(customers).to_numpy()
-            chosen = np.where(best >= 0, sends[np.maximum(best, 0)], hold_idx)
-            oracle_idx = pd.Series(true_net).groupby(by.to_numpy()).idxmax().reindex(greedy_idx.index).to_numpy()
-            truth = grid["truth"].to_numpy()
-            mean_truth = pd.Series(truth).groupby(by.to_numpy()).mean().reindex(greedy_idx.index).to_numpy()
-            sums["greedy"] += truth[chosen].sum()
-            sums["explore"] += ((1 - eps) * truth[chosen] + eps * mean_truth).sum()
-            sums["random"] += mean_truth.sum()
-            sums["oracle"] += truth[oracle_idx].sum()
-            sums["holdout"] += truth[hold_idx].sum()
-            n += len(greedy_idx)
+    for open_, grid in open_candidate_grids(cfg, plan, messages):
+        profiles = open_.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_])
+        grid["q"] = scorer(features.model_rows(grid, profiles, messages))
+        grid["truth"] = _true_p(oracle, grid)
+        hold = grid["message_id"].isna().to_numpy()
+        cost = grid["channel"].map(cfg.policy.channel_cost).fillna(0.0).to_numpy()
+        by = grid["customer_id"]
+        q_hold = by.map(pd.Series(grid["q"].to_numpy()[hold], index=by[hold])).to_numpy()
+        t_hold = by.map(pd.Series(grid["truth"].to_numpy()[hold], index=by[hold])).to_numpy()
+        true_net = np.where(hold, 0.0, grid["truth"].to_numpy() - t_hold - cost)
+        codes, customers = pd.factorize(by, sort=False)
+        sends = np.flatnonzero(~hold)
+        best = greedy_choice(
+            grid["q"].to_numpy()[sends] - q_hold[sends], cost[sends], codes[sends], cfg.policy.min_uplift
+        )
+        best = np.r_[best, np.full(len(customers) - len(best), -1, dtype=np.int64)]
+        greedy_idx = pd.Series(np.arange(len(customers)), index=customers)
+        hold_idx = pd.Series(np.flatnonzero(hold), index=by[hold].to_numpy()).reindex(customers).to_numpy()
+        chosen = np.where(best >= 0, sends[np.maximum(best, 0)], hold_idx)
+        oracle_idx = pd.Series(true_net).groupby(by.to_numpy()).idxmax().reindex(greedy_idx.index).to_numpy()
+        truth = grid["truth"].to_numpy()
+        mean_truth = pd.Series(truth).groupby(by.to_numpy()).mean().reindex(greedy_idx.index).to_numpy()
+        sums["greedy"] += truth[chosen].sum()
+        sums["explore"] += ((1 - eps) * truth[chosen] + eps * mean_truth).sum()
+        sums["random"] += mean_truth.sum()
+        sums["oracle"] += truth[oracle_idx].sum()
+        sums["holdout"] += truth[hold_idx].sum()
+        n += len(greedy_idx)
     return {k: v / n for k, v in sums.items()} | {"customers": n}
 
 

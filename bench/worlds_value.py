@@ -58,11 +58,10 @@ def policy_values(cfg: HeraldConfig) -> dict[str, Any]:
     Also the new-message benchmark: each policy restricted to messages never sent before scoring
     (plus sending nothing) vs restricted to messages seen in the log, as a ratio of normalised values.
     """
+    from bench.common import open_candidate_grids
     from bench.peers import action_rows, customer_features, fit_peers, message_features, training_rows
     from bench.policy import prepare_plan
-    from pipelines.policy.choice import allowed_channels, blocking_reason
-    from pipelines.scoring.candidates import candidate_rows, holdout_rows
-    from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, iter_shard
+    from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS
     from pipelines.scoring.scorer import load_scorer
     from pipelines.synthetic import load_oracle
     from pipelines.tracking import read_run_summary
@@ -86,59 +85,48 @@ def policy_values(cfg: HeraldConfig) -> dict[str, Any]:
     scorer = load_scorer(cfg, load_champion(cfg))
 
     plan = prepare_plan(cfg, "bench-generalisation")
-    as_of = datetime.fromisoformat(plan.as_of)
     messages = pd.read_parquet(plan.messages_path)
     is_new_msg = ~messages["message_id"].isin(seen)
     policies = ("herald", "herald_greedy", *[p.name for p in peers])
     sums = {s: {p: 0.0 for p in (*policies, "random", "oracle")} for s in SUBSETS}
     n_open = 0
-    for shard in plan.shards:
-        for batch in iter_shard(plan, shard):
-            open_ = batch[
-                blocking_reason(batch, allowed_channels(batch, cfg), cfg.policy, len(messages)).isna().to_numpy()
-            ]
-            if open_.empty:
-                continue
-            grid = pd.concat(
-                [holdout_rows(open_, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True
-            )
-            recent = grid["customer_id"].map(open_.set_index("customer_id")["recent_sends_7d"]).to_numpy()
-            grid["recent_sends_7d"] = recent
-            codes, uniques = pd.factorize(grid["customer_id"])
-            hold = grid["message_id"].isna().to_numpy()
-            channels = grid["channel"].where(~hold, oracle.channels[0])  # ignored for hold-outs
-            truth = oracle.p_convert(grid["customer_id"], grid["message_id"], channels, grid["send_hour"], recent)
-            cost = np.where(hold, 0.0, grid["channel"].map(cfg.policy.channel_cost).fillna(0.0).to_numpy())
-            profiles = open_.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_])
-            q = {"herald_greedy": scorer(features.model_rows(grid, profiles, messages))}
-            peer_rows = action_rows(grid, cust_now, msg_feats, recent)
-            q.update({p.name: p.predict(peer_rows) for p in peers})
-            new_row = grid["message_id"].isin(set(messages["message_id"][is_new_msg])).to_numpy()
-            masks = {"all": ~hold, "new": new_row, "seen": ~hold & ~new_row}
+    for open_, grid in open_candidate_grids(cfg, plan, messages):
+        recent = grid["recent_sends_7d"].to_numpy()
+        codes, uniques = pd.factorize(grid["customer_id"])
+        hold = grid["message_id"].isna().to_numpy()
+        channels = grid["channel"].where(~hold, oracle.channels[0])  # ignored for hold-outs
+        truth = oracle.p_convert(grid["customer_id"], grid["message_id"], channels, grid["send_hour"], recent)
+        cost = np.where(hold, 0.0, grid["channel"].map(cfg.policy.channel_cost).fillna(0.0).to_numpy())
+        profiles = open_.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_])
+        q = {"herald_greedy": scorer(features.model_rows(grid, profiles, messages))}
+        peer_rows = action_rows(grid, cust_now, msg_feats, recent)
+        q.update({p.name: p.predict(peer_rows) for p in peers})
+        new_row = grid["message_id"].isin(set(messages["message_id"][is_new_msg])).to_numpy()
+        masks = {"all": ~hold, "new": new_row, "seen": ~hold & ~new_row}
 
-            # Herald's published decision for each open customer, valued with the same truth.
-            mine = decided.reindex(uniques)
-            chosen_msg = mine["message_id"].where(mine["message_id"].notna(), None).to_numpy(object)
-            sent = pd.notna(chosen_msg)
-            herald_truth = oracle.p_convert(
-                np.asarray(uniques),
-                chosen_msg,
-                np.where(sent, mine["channel"].fillna(oracle.channels[0]), oracle.channels[0]),
-                np.where(sent, mine["send_hour"].fillna(0), 0).astype(int),
-                open_.set_index("customer_id")["recent_sends_7d"].reindex(uniques).to_numpy(),
-            )
-            for subset, allowed in masks.items():
-                if subset != "all" and not allowed.any():
-                    continue
-                ref = _value_block(codes, hold, truth, cost, allowed)
-                sums[subset]["random"] += ref["random"].sum()
-                sums[subset]["oracle"] += ref["oracle"].sum()
-                for name, scores in q.items():
-                    pick = greedy_choice(codes, hold, scores, cost, allowed, cfg.policy.min_uplift)
-                    sums[subset][name] += truth[pick].sum()
-                if subset == "all":
-                    sums[subset]["herald"] += herald_truth.sum()
-            n_open += len(uniques)
+        # Herald's published decision for each open customer, valued with the same truth.
+        mine = decided.reindex(uniques)
+        chosen_msg = mine["message_id"].where(mine["message_id"].notna(), None).to_numpy(object)
+        sent = pd.notna(chosen_msg)
+        herald_truth = oracle.p_convert(
+            np.asarray(uniques),
+            chosen_msg,
+            np.where(sent, mine["channel"].fillna(oracle.channels[0]), oracle.channels[0]),
+            np.where(sent, mine["send_hour"].fillna(0), 0).astype(int),
+            open_.set_index("customer_id")["recent_sends_7d"].reindex(uniques).to_numpy(),
+        )
+        for subset, allowed in masks.items():
+            if subset != "all" and not allowed.any():
+                continue
+            ref = _value_block(codes, hold, truth, cost, allowed)
+            sums[subset]["random"] += ref["random"].sum()
+            sums[subset]["oracle"] += ref["oracle"].sum()
+            for name, scores in q.items():
+                pick = greedy_choice(codes, hold, scores, cost, allowed, cfg.policy.min_uplift)
+                sums[subset][name] += truth[pick].sum()
+            if subset == "all":
+                sums[subset]["herald"] += herald_truth.sum()
+        n_open += len(uniques)
     values = {s: {k: v / max(n_open, 1) for k, v in d.items() if s == "all" or k != "herald"} for s, d in sums.items()}
     # Herald's published decisions choose among all messages, so only the "all" block values them.
     norm = {
