@@ -32,7 +32,7 @@ OBP_PUBLISHED = {
     "dr_os": {"mean": 0.16, "sd": 0.11},
 }
 N_ACTIONS, N_FEATURES = 10, 5
-OPE_DRAWS, OPE_ROWS, OPE_BOOT = 50, 3000, 200
+OPE_DRAWS, OPE_ROWS, OPE_BOOT = 500, 3000, 200
 DRIFT_SIZES = (30, 100, 1000, 10_000, 100_000)
 
 
@@ -200,7 +200,7 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
         "drift": drift,
         "seconds": {"ope": round(ope_seconds, 1), "total": round(time.perf_counter() - start, 1)},
         "note": (
-            "OPE: synthetic bandits with known expected rewards (10 actions, 3,000 rows, 50 draws); target = "
+            "OPE: synthetic bandits with known expected rewards (10 actions, 3,000 rows, 500 draws); target = "
             "0.9-greedy on a noisy copy of the truth; reward model = per-action least squares (misspecified). "
             "Top-level ope.<estimator> = uniform logging; ope.low_overlap = a logging policy that avoids the "
             "target's actions (min propensity 0.2%). OBP figures are Saito et al. (2021)'s published relative "

@@ -19,6 +19,7 @@ from pipelines.policy.ope import (
     estimator_level,
     estimator_terms,
     shrinkage_bias,
+    truncation_bias,
 )
 
 
@@ -136,8 +137,11 @@ def evaluate(
         level = estimator_level(data, name)
         value = estimate(data, name, level)
         low, high = bootstrap_ci(data, name, n_boot, confidence, seed, level)
-        bias = shrinkage_bias(data, level) if name == "dr_os" else 0.0
-        low, high = low - bias, high + bias
+        if name == "dr_os":  # shrinking biases either way: widen both ends by the bias bound
+            bias = shrinkage_bias(data, level)
+            low, high = low - bias, high + bias
+        elif name == "ips_clip":  # truncation only lowers the estimate: the truth may lie above
+            high += truncation_bias(data, level)
         clamped = False
         if bounds is not None:
             lo_b, hi_b = bounds

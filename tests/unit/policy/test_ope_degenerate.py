@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.policy.ope import LoggedBandit, clip_level, shrink, tune_shrinkage
+from pipelines.policy.ope import LoggedBandit, clip_level, estimate, shrink, truncation_bias, tune_shrinkage
 from pipelines.policy.ope_intervals import evaluate
 from pipelines.policy.propensity import check_propensities, split_valid
 from pipelines.policy.safe_improvement import choose_safe_policy
@@ -38,6 +38,24 @@ def test_extreme_propensity_is_not_computed_and_rates_stay_in_bounds() -> None:
         assert 0.0 <= r["ci_low"] <= r["estimate"] <= r["ci_high"] <= 1.0, name
         assert r["status"].startswith("unreliable"), name
     assert forced["ips_clip"]["estimate"] < 0.1
+
+
+def test_truncated_ips_interval_reaches_up_to_what_truncation_cut_off() -> None:
+    """Truncation only lowers IPS: the interval's upper end carries the cut-off mass, lower end unchanged."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    rare = rng.random(n) < 0.002
+    logging = np.where(rare, 1e-4, 0.5)  # a few rows with weight 10,000, above τ = mean(w)·√n
+    reward = np.where(rare, 1.0, (rng.random(n) < 0.2).astype(float))
+    data = LoggedBandit(reward, logging, np.full(n, 1.0))
+    tau = clip_level(data.weights)
+    assert tau < data.weights.max()  # truncation bites here
+    assert truncation_bias(data, tau) >= estimate(data, "ips") - estimate(data, "ips_clip", tau) > 0
+    got = evaluate(data, n_boot=100, floor_ess=0.0, bounds=None)["ips_clip"]
+    assert got["ci_high"] >= got["estimate"] + truncation_bias(data, tau) - 1e-12
+    # Weights under the level: nothing is cut, nothing is added.
+    flat = LoggedBandit(reward, np.full(n, 0.5), np.full(n, 1.0))
+    assert truncation_bias(flat, clip_level(flat.weights)) == 0.0
 
 
 def test_zero_null_or_above_one_propensities_are_refused_and_counted() -> None:
