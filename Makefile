@@ -44,13 +44,18 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Test files run on PYTEST_WORKERS processes (pytest-xdist), each file whole on one worker: the end-to-end
+# files share a demo run per process, and two workers halve the wall time on a 2-core machine.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile,)
+
 test: install lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # Everything, the heavy whole-stack and fault runs included (tens of minutes on two cores).
 test-all: install lint
 	@$(MAKE) --no-print-directory bqemulator || echo "bqemulator environment not built: its tests will skip"
-	$(PY) -m pytest -m "heavy or not heavy"
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "heavy or not heavy"
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
