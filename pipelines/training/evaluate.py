@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from pipelines.training.auc import RankedScores
+
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
     """Weighted mean |observed − predicted| over equal-count bins of the prediction."""
@@ -57,12 +59,14 @@ def auc_comparison(
     y = np.asarray(y).astype(int)
     names = list(predictions)
     rng = np.random.default_rng(seed)
+    ranked = [RankedScores(y, predictions[n]) for n in names]  # sorted once; a resample reweights the rows
     boots: list[list[float]] = []
     for _ in range(n_boot):
         idx = rng.integers(0, len(y), len(y))
         if y[idx].min() == y[idx].max():
             continue
-        boots.append([roc_auc_score(y[idx], predictions[n][idx]) for n in names])
+        drawn = np.bincount(idx, minlength=len(y)).astype(float)  # row i drawn c times weighs c
+        boots.append([r.auc(drawn) for r in ranked])
     table = np.asarray(boots) if boots else np.full((1, len(names)), np.nan)
     lo, hi = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
     out: dict[str, dict[str, float]] = {}

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
+from pipelines.training.auc import RankedScores
 from pipelines.training.evidence import Check
 
 EPS = 1e-6
@@ -30,18 +30,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float | np.floating):
         return float(value) if np.isfinite(value) else None
     return value
-
-
-def _auc(y: np.ndarray, p: np.ndarray, w: np.ndarray, fold: np.ndarray) -> float:
-    """Weighted AUC per validation block, averaged with the blocks' resampled weights."""
-    total, weight = 0.0, 0.0
-    for k in np.unique(fold):
-        m = (fold == k) & (w > 0)
-        if len(np.unique(y[m])) < 2:
-            continue
-        total += float(w[m].sum()) * roc_auc_score(y[m], p[m], sample_weight=w[m])
-        weight += float(w[m].sum())
-    return total / weight if weight else float("nan")
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
@@ -98,7 +86,8 @@ def paired_bootstrap(
     n_clusters = int(cluster_idx.max()) + 1 if len(cluster_idx) else 0
     rng = np.random.default_rng(seed)
     ones = np.ones(len(y))
-    auc = {k: _auc(y, p, ones, fold) for k, p in predictions.items()}
+    ranked = {k: RankedScores(y, p, fold) for k, p in predictions.items()}  # sorted once, reweighted per resample
+    auc = {k: r.auc() for k, r in ranked.items()}
     loss = {k: _log_loss(y, p, ones) for k, p in predictions.items()}
     auc_s = {k: np.empty(n_boot) for k in predictions}
     loss_s = {k: np.empty(n_boot) for k in predictions}
@@ -106,7 +95,7 @@ def paired_bootstrap(
         # Each customer drawn c times weighs its rows by c: the same as copying them, at no cost.
         w = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters))[cluster_idx].astype(float)
         for k, p in predictions.items():
-            auc_s[k][b] = _auc(y, p, w, fold)
+            auc_s[k][b] = ranked[k].auc(w)
             loss_s[k][b] = _log_loss(y, p, w)
     return Bootstrap(auc, loss, auc_s, loss_s, confidence)
 

@@ -19,6 +19,7 @@ from models.pyfunc import (
     ESTIMATOR_ARTIFACT,
     HeraldResponsePyfunc,
     load_estimator,
+    pip_requirements,
     schema_metadata,
     signature_for,
     synthetic_input_example,
@@ -113,6 +114,7 @@ def _log_and_register(cfg: HeraldConfig, mlflow_run_id: str, estimator_path: str
             signature=signature,
             input_example=example,
             metadata=schema_metadata(schema),
+            pip_requirements=pip_requirements(),
             registered_model_name=cfg.model_name,
         )
     return str(info.registered_model_version)

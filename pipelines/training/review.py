@@ -124,9 +124,18 @@ def permutation_attributions(
 
 
 def review_model(
-    estimator: Any, test: pd.DataFrame, groups: list[str], sample_rows: int = 8000, gradient_rows: int = 1000
+    estimator: Any,
+    test: pd.DataFrame,
+    groups: list[str],
+    sample_rows: int = 8000,
+    gradient_rows: int = 1000,
+    permutation_rows: int = 4000,
 ) -> Review:
-    """Group metrics on the whole test split; ablation and attributions on a sample (they predict many times)."""
+    """Group metrics on the whole test split; ablation and attributions on samples (they predict many times).
+
+    Ablation predicts once per modality on ``sample_rows``; permutation predicts once per input
+    column (about a hundred), so it takes the first ``permutation_rows`` of that sample.
+    """
     test = test.reset_index(drop=True)
     per_group, gap = group_metrics(test, estimator.predict_proba(test), groups)
     sample = test.sample(min(sample_rows, len(test)), random_state=7).reset_index(drop=True)
@@ -138,8 +147,14 @@ def review_model(
         if hasattr(estimator, "modality_attributions")
         else {}
     )
+    # The whole sample when the smaller one would hold one class only (AUC undefined).
+    n_perm = permutation_rows if len(np.unique(y[:permutation_rows])) == 2 else len(sample)
     return Review(
-        per_group, gap, ablation(estimator, sample, y), permutation_attributions(estimator, sample, y), gradients
+        per_group,
+        gap,
+        ablation(estimator, sample, y),
+        permutation_attributions(estimator, sample.head(n_perm), y[:n_perm]),
+        gradients,
     )
 
 

@@ -63,6 +63,9 @@ def test_gate_promotes_a_good_first_model_and_refuses_a_worse_one(
     first = register_challenger(cfg, start(cfg, "herald_training", "run-1"), good, "logreg", test)
     retried = register_challenger(cfg, start(cfg, "herald_training", "run-1"), good, "logreg", test)
     assert retried == first  # a retried register task reuses the run's version instead of adding one
+    # The serving environment is the lock's pins, declared rather than inferred by MLflow.
+    requirements = Path(mlflow.artifacts.download_artifacts(f"{first.model_uri}/requirements.txt")).read_text()
+    assert "torch==2.13.0\n" in requirements and "lightgbm==" in requirements
     decided = gate_decision(GateInputs(first.version, "logreg", 0.7, 0.0, None), **bounds)
     promoted = apply_decision(cfg, "run-1", decided)
     assert promoted.promoted, promoted.reasons
