@@ -47,16 +47,20 @@ def drift(
     current = pool_rare(current_rows, stored.sketch)
     reference_predictions = current_predictions = None
     first = latest = pd.DataFrame()
+    notes: list[str] = []
     with get_warehouse(cfg) as warehouse:
         if warehouse.has_table("decisions"):
             latest = warehouse.query("latest_decisions")
             first = warehouse.query(
                 "reference_decisions", {"model_name": champion.name, "model_version": champion.version}
             )
-            if len(latest) and len(first):
-                current_predictions = prediction_frame(latest)
-                reference_predictions = prediction_frame(first)
-    notes: list[str] = []
+    if len(latest) and len(first) and set(first["run_id"]) == set(latest["run_id"]):
+        # The champion's first scoring run is also its latest: comparing it with itself proves nothing.
+        notes.append("predictions and sent messages not compared: the champion has made one scoring run so far")
+        first = latest = pd.DataFrame()
+    if len(latest) and len(first):
+        current_predictions = prediction_frame(latest)
+        reference_predictions = prediction_frame(first)
     try:
         estimator = served_estimator(cfg, champion)
     except Exception as exc:  # the summary is optional; the drift check itself must still run
