@@ -12,7 +12,7 @@ export HERALD_HOME ?= $(CURDIR)/.herald
 HERALD_BENCH_HOME ?= $(CURDIR)/.herald-bench
 SECTION ?= all
 
-.PHONY: install demo test test-all test-fast lint bench clean ui-mlflow ui-airflow bqemulator up down
+.PHONY: install demo test test-fast lint bench clean ui-mlflow ui-airflow bqemulator up down
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,18 +44,18 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# Test files run on PYTEST_WORKERS processes (pytest-xdist), each file whole on one worker: the end-to-end
-# files share a demo run per process, and two workers halve the wall time on a 2-core machine.
+# Test files run on PYTEST_WORKERS processes (pytest-xdist), each file whole on one worker (--dist loadfile with
+# the scheduler in tests/conftest.py; the demo-flow and browser files share one worker and one demo run), and two
+# workers halve the wall time on a 2-core machine.
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL := $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile,)
 
+# Everything: unit, DAG, end-to-end, the Celery + PostgreSQL + Redis + MLflow-server stack with its faults,
+# the BigQuery emulator (its environment built once; its tests skip with the reason when it cannot be) and
+# the browser (skipped without /usr/bin/chromium).
 test: install lint
+	@$(MAKE) --no-print-directory bqemulator || echo "bqemulator environment not built (no PyPI?): its tests will skip"
 	$(PY) -m pytest $(PYTEST_PARALLEL)
-
-# Everything, the heavy whole-stack and fault runs included (tens of minutes on two cores).
-test-all: install lint
-	@$(MAKE) --no-print-directory bqemulator || echo "bqemulator environment not built: its tests will skip"
-	$(PY) -m pytest $(PYTEST_PARALLEL) -m "heavy or not heavy"
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"

@@ -62,7 +62,7 @@ def open_candidate_grids(
             if open_.empty:
                 continue
             grid = pd.concat(
-                [holdout_rows(open_, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True
+                [holdout_rows(open_, cfg, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True
             )
             grid["recent_sends_7d"] = (
                 grid["customer_id"].map(open_.set_index("customer_id")["recent_sends_7d"]).to_numpy()

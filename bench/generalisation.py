@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from bench.experiments import gerber_through_import, hillstrom_through_dag
 from bench.worlds_value import policy_values
 from pipelines.config import HeraldConfig, WorldSettings
 
@@ -42,7 +42,6 @@ SMOKE_CUSTOMERS = 2_000
 # A quarter of the active catalogue launches on the scoring day in every world: never sent, known
 # only by copy, banner and attributes (the new-message benchmark).
 NEW_MESSAGE_SHARE = 0.25
-SAMPLE_HILLSTROM = Path(__file__).resolve().parents[1] / "tests" / "data" / "hillstrom_sample.csv"
 
 
 @dataclass(frozen=True)
@@ -146,70 +145,6 @@ def _safe(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
 
 
-def hillstrom_through_dag(base: HeraldConfig, root: Path, smoke: bool) -> dict[str, Any]:
-    """The Hillstrom experiment through ``herald_hillstrom`` (import → train → value on held-out people).
-
-    Every policy is valued by IPS (and DR where the experiment computes it) on the test customers
-    against every fixed arm, with bootstrap intervals; the target is the deployed policy never below
-    the best fixed arm by more than 0.3 points.
-    """
-    from pipelines.flows.runner import HILLSTROM_DAG_ID, migrate, run_dag
-    from pipelines.policy.experiment import RUN_SUMMARY_ID
-    from pipelines.tracking import read_run_summary
-    from pipelines.warehouse.hillstrom.importer import hillstrom_config
-
-    path = SAMPLE_HILLSTROM if smoke else base.hillstrom.path
-    if not Path(path).is_file():
-        return {"error": f"Hillstrom file {path} not found (set HERALD_HILLSTROM__PATH)"}
-    cfg = base.model_copy(
-        update={
-            "home": root / "hillstrom",
-            "warehouse_path": None,
-            "hillstrom": base.hillstrom.model_copy(update={"path": Path(path)}),
-        }
-    )
-    shutil.rmtree(cfg.home, ignore_errors=True)
-    clock = time.perf_counter()
-    migrate(cfg)
-    os.environ["HERALD_HILLSTROM__PATH"] = str(path)  # the DAG's tasks read the config from the environment
-    try:
-        run_dag(cfg, HILLSTROM_DAG_ID)
-    finally:
-        os.environ.pop("HERALD_HILLSTROM__PATH", None)
-    summary = read_run_summary(hillstrom_config(cfg), RUN_SUMMARY_ID)
-    if summary is None:
-        return {"error": "herald_hillstrom left no run summary"}
-    policies = {
-        name: {k: p[k] for k in ("ips", "ci_low", "ci_high", "dr", "dr_ci_low", "dr_ci_high") if k in p}
-        for name, p in summary["policies"].items()
-    }
-    best = summary["best_single_arm"]
-    best_rate = float(best.get("visit_rate", best.get("rate", np.nan)))
-    deployed = {n: p for n, p in policies.items() if n.startswith("personalized_") and not n.endswith("_raw")}
-    return {
-        "source": str(path),
-        "sample_only": smoke,
-        "best_single_arm": best,
-        "policies": policies,
-        "deployed_minus_best_arm_points": {n: 100 * (p["ips"] - best_rate) for n, p in deployed.items()},
-        "target_within_0_3_points": {n: bool(100 * (p["ips"] - best_rate) >= -0.3) for n, p in deployed.items()},
-        "duration_s": time.perf_counter() - clock,
-    }
-
-
-def gerber_through_import(base: HeraldConfig, root: Path) -> dict[str, Any]:
-    """GERBER — TO BE WIRED BY THE LEAD after merging helper "owndata"'s ``herald import`` mapping.
-
-    Intended: import ../shared/data/gerber/social_pressure.csv with that mapping (control = hold-out,
-    four letters = messages, propensities from the arm sizes), run ``herald_training`` and
-    ``herald_scoring`` through pipelines/flows/runner.run_dag, and value the deployed policy by IPS/DR
-    on held-out people against every fixed letter, control and random, with intervals (DESIGN §8
-    gerber.json keys). Until then it reports that it did not run.
-    """
-    del base, root
-    return {"error": "not run: the Gerber import mapping (helper 'owndata', `herald import`) is not on this branch"}
-
-
 def summarise(worlds: list[dict[str, Any]]) -> dict[str, Any]:
     """Worst-case figures, the new-message ratios and each DESIGN §7 target as met / not met."""
     ok = [w for w in worlds if "error" not in w]
@@ -262,7 +197,7 @@ def run(cfg: HeraldConfig) -> dict[str, Any]:
     else:
         real = {
             "hillstrom": _guarded(hillstrom_through_dag, cfg, root, smoke),
-            "gerber": gerber_through_import(cfg, root),
+            "gerber": _guarded(gerber_through_import, cfg, root, smoke),
         }
     return {
         "smoke": bool(limit or smoke),

@@ -135,7 +135,9 @@ def bare_forward(cfg: HeraldConfig, champion: Any, plan: Any, max_customers: int
     parts, taken = [], 0
     for batch in iter_shard(plan, plan.shards[0]):
         open_ = batch[blocking_reason(batch, allowed_channels(batch, cfg), cfg.policy, len(messages)).isna().to_numpy()]
-        grid = pd.concat([holdout_rows(open_, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True)
+        grid = pd.concat(
+            [holdout_rows(open_, cfg, as_of), candidate_rows(open_, messages, cfg, as_of)], ignore_index=True
+        )
         grid["recent_sends_7d"] = grid["customer_id"].map(open_.set_index("customer_id")["recent_sends_7d"]).to_numpy()
         profiles = open_.drop(columns=[c for c in SCORING_ONLY_COLUMNS if c in open_])
         parts.append(features.model_rows(grid, profiles, messages))

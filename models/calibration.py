@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -98,11 +99,11 @@ class CalibratedResponse:
 
 @dataclass
 class BlendResponse:
-    """Mean of its members' logits (e.g. deep + LightGBM), served as one model.
+    """Weighted mean of its members' logits (e.g. deep, LightGBM, logreg), served as one model.
 
     The first member speaks for the blend where one representation is needed (embeddings,
-    attributions): put the deep model first. Weights are fixed, never fitted, so choosing the blend
-    costs no extra out-of-fold data.
+    attributions): put the deep model first. ``weights`` come from :func:`stacking_weights` on
+    out-of-fold scores (equal when none are given), so a member that adds nothing weighs nothing.
     """
 
     members: list[Any]
@@ -136,3 +137,34 @@ class BlendResponse:
         if item.startswith("__") or "members" not in self.__dict__:
             raise AttributeError(item)
         return getattr(self.__dict__["members"][0], item)
+
+
+def stacking_weights(predictions: list[np.ndarray], y: np.ndarray) -> list[float]:
+    """Non-negative weights for :class:`BlendResponse` from the members' out-of-fold probabilities.
+
+    A logistic regression of ``y`` (n,) on the members' logits (each (n,)) with coefficients held
+    at zero or above, the coefficients scaled to sum to one: stacked generalisation with the
+    non-negativity that keeps the blend a blend (Wolpert 1992; Breiman, "Stacked regressions",
+    Machine Learning 1996; LeBlanc & Tibshirani 1996). Where it has nothing to learn from (one
+    class only, or no coefficient above zero) the weights are equal. Raises ValueError on
+    mismatched lengths.
+    """
+    x = np.column_stack([_logit(p) for p in predictions])
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape[0] != len(y):
+        raise ValueError(f"{x.shape[0]} out-of-fold scores for {len(y)} labels")
+    equal = [1.0 / x.shape[1]] * x.shape[1]
+    if len(np.unique(y)) < 2:
+        return equal
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ theta[:-1] + theta[-1]
+        # log(1 + e^z) - y z, written so that large |z| neither overflows nor loses the gradient
+        value = np.logaddexp(0.0, z) - y * z
+        residual = 1.0 / (1.0 + np.exp(-z)) - y
+        return float(value.mean()), np.append(x.T @ residual, residual.sum()) / len(y)
+
+    start = np.append(np.asarray(equal), 0.0)
+    bounds = [(0.0, None)] * x.shape[1] + [(None, None)]
+    coef = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds).x[:-1]
+    return [float(c / coef.sum()) for c in coef] if coef.sum() > 0 else equal

@@ -17,6 +17,11 @@ from mlflow.tracking import MlflowClient
 from pipelines.config import HeraldConfig
 from pipelines.errors import RegistryUnavailable
 
+# Text columns of MLflow's SQL stores: PostgreSQL refuses longer values (SQLite does not check), so a
+# description or tag written on the embedded store would fail on a production tracking server.
+VERSION_DESCRIPTION_MAX = 5000  # model_versions.description, VARCHAR(5000)
+VERSION_TAG_MAX = 5000  # model_version_tags.value, VARCHAR(5000)
+RUN_TAG_MAX = 8000  # tags.value (a run's description is its tag mlflow.note.content), VARCHAR(8000)
 DAG_RUN_TAG = "herald.dag_run_id"
 DAG_ID_TAG = "herald.dag_id"
 
@@ -100,6 +105,47 @@ def start(cfg: HeraldConfig, dag_id: str, dag_run_id: str, tags: dict[str, Any] 
 def finish(cfg: HeraldConfig, mlflow_run_id: str, status: str = "FINISHED") -> None:
     """Close the DAG run's MLflow run once its last task is done."""
     connect(cfg).set_terminated(mlflow_run_id, status)
+
+
+def fit_markdown(text: str, limit: int, whole: str, details: tuple[str, ...] = ()) -> str:
+    """Markdown ``text`` within ``limit`` characters for an MLflow text column, its ``## `` sections kept whole.
+
+    Returns ``text`` when it fits. Otherwise sections are left out until the rest fits with a closing
+    note that names them and ``whole`` (where the full text is, e.g. the artifact ``model_card.md``):
+    first those whose heading starts with one of ``details`` (in that order), then the longest; a
+    section left out that would fit again is put back. Sections kept stay in their order. Text
+    without sections that does not fit is cut at a line break before the note.
+    """
+    if len(text) <= limit:
+        return text
+    head, *sections = text.split("\n## ")
+    parts = [head, *(f"## {s}" for s in sections)]
+    left_out: list[int] = []
+
+    def note() -> str:
+        names = ", ".join(parts[i].splitlines()[0].removeprefix("## ") for i in sorted(left_out))
+        return f"\n\n*Left out here for MLflow's {limit:,}-character limit: {names or 'the rest'}; see {whole}.*"
+
+    def joined() -> str:
+        return "\n\n".join(p.rstrip("\n") for i, p in enumerate(parts) if i not in left_out) + note()
+
+    def rank(i: int) -> tuple[int, int]:
+        title = parts[i].removeprefix("## ")
+        detail = next((n for n, d in enumerate(details) if title.startswith(d)), len(details))
+        return detail, -len(parts[i])
+
+    for i in sorted(range(1, len(parts)), key=rank):
+        if len(joined()) <= limit:
+            break
+        left_out.append(i)
+    for i in sorted(left_out, key=rank, reverse=True):  # put back what fits, most wanted first
+        left_out.remove(i)
+        if len(joined()) > limit:
+            left_out.append(i)
+    if len(joined()) <= limit:
+        return joined()
+    cut = text[: max(limit - len(note()), 0)]
+    return cut[: cut.rfind("\n")] + note() if "\n" in cut else cut + note()
 
 
 def _first_line(exc: BaseException) -> str:

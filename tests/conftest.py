@@ -16,6 +16,34 @@ import pytest
 # install (another checkout's code) instead of this one.
 import models  # noqa: F401, E402
 
+# Files that share a session fixture run on one worker, so the fixture runs once: the tiny demo run
+# of tests/e2e/conftest.py serves both of these.
+SHARED_WORKER = {"tests/e2e/test_demo_flow.py": "demo_run", "tests/e2e/test_browser.py": "demo_run"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile`` (what ``make test`` passes), with the files of :data:`SHARED_WORKER` on one worker.
+
+    A file's module fixtures (a production stack, an Airflow home, a trained world) then start
+    once, not once per worker. ``xdist_group`` marks cannot say this: pytest-xdist 3.8 applies them
+    by rewriting ``item._nodeid``, which pytest 9 no longer reads, so ``--dist loadgroup`` silently
+    spreads a file over the workers.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None  # another --dist: pytest-xdist's own scheduler
+    # Collection order, not most-tests-first: it starts the end-to-end and service files (few tests,
+    # most of the minutes) first, instead of leaving them to run one after another on one worker.
+    config.option.loadscopereorder = False
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_WORKER.get(path, path)
+
+    return FileScheduling(config, log)
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -18,7 +18,6 @@ JOBS = {
     "policy",
     "monitoring",
     "synthetic",
-    "privacy",
     "config",
     "cli",
 }

@@ -46,7 +46,7 @@ def forget(
     ] = None,
 ) -> None:
     """Forget customers: suppress them in every later extract and erase them from everything Herald wrote."""
-    from pipelines.privacy.forget import forget_customers, forget_summary
+    from pipelines.warehouse.forget import forget_customers, forget_summary
 
     result = forget_customers(load_config(), customer_ids, request_id, actor=os.environ.get("USER"))
     console.print(forget_summary(result), highlight=False, soft_wrap=True)

@@ -157,10 +157,15 @@ def demo(
             with console.status(f"{label} week {week} passes…"):
                 t0 = time.monotonic()
                 moved = advance_world(cfg, start, drift=drift, deliver=week == 1, seed=week)
+            outcome = (
+                f"{moved.messages_delivered:,} messages delivered and "
+                f"{moved.sends_added - moved.messages_delivered:,} customers left alone, "
+                f"{moved.conversions:,} conversions"
+                if moved.sends_added
+                else "no decisions to deliver (the demo scores once, for week 1)"
+            )
             console.print(
-                f"{label} week {week} passes: {moved.messages_delivered:,} messages delivered and "
-                f"{moved.sends_added - moved.messages_delivered:,} customers left alone"
-                f"{f', {moved.conversions:,} conversions' if moved.sends_added else ''}; "
+                f"{label} week {week} passes: {outcome}; "
                 f"{moved.events_added:,} events (drift {moved.drift}) ({time.monotonic() - t0:.0f} s)"
             )
             ran = _run_step(cfg, monitor_label, "herald_monitoring", conf={"as_of": moved.now})

@@ -90,7 +90,7 @@ class HeraldConfig(BaseSettings):
     cv_stop_share: float = 0.15
     # Calibration on out-of-fold scores; "auto": isotonic from 1,000 out-of-fold responders, else Platt.
     calibration: Literal["auto", "platt", "isotonic"] = "auto"
-    # The deep + LightGBM blend (mean logit, one pyfunc) as a further candidate.
+    # The deep + LightGBM + logreg blend (logits weighted by stacking on out-of-fold scores, one pyfunc).
     training_blend: bool = True
 
     # Validation gate: quarantine tolerance, freshness and volume bands (see pipelines/validate.py).

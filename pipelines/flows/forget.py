@@ -9,7 +9,7 @@ from pipelines.config import load_config
 
 def forget_customers(customer_ids: list[str], request_id: str | None, actor: str | None) -> dict[str, Any]:
     """Suppress the customers and erase them from everything Herald wrote; returns the counts."""
-    from pipelines.privacy.forget import forget_customers as forget
+    from pipelines.warehouse.forget import forget_customers as forget
 
     return forget(load_config(), list(customer_ids), request_id, actor).to_dict()
 
@@ -17,7 +17,7 @@ def forget_customers(customer_ids: list[str], request_id: str | None, actor: str
 def find_traces(customer_ids: list[str]) -> list[str]:
     """Raise if any output, run file or report still names one of the customers."""
     from pipelines.errors import HeraldError
-    from pipelines.privacy.forget import find_traces as traces
+    from pipelines.warehouse.forget import find_traces as traces
 
     found = traces(load_config(), list(customer_ids))
     if found:

@@ -74,6 +74,6 @@ def finish(
 
 def apply_retention(as_of: str) -> dict[str, Any]:
     """Delete run hand-offs and reports older than privacy.retention_days (README "Privacy")."""
-    from pipelines.privacy.retention import apply_retention as cleanup
+    from pipelines.monitoring.retention import apply_retention as cleanup
 
     return cleanup(load_config(), datetime.fromisoformat(as_of)).to_dict()

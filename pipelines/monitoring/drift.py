@@ -19,7 +19,7 @@ from pipelines.monitoring.reference import Reference, load_reference, pool_rare
 from pipelines.monitoring.reference import embedding_components as reference_components
 from pipelines.tracking import connect
 from pipelines.training import features
-from pipelines.training.profiles import customer_features
+from pipelines.training.profiles import customer_features_as_of
 from pipelines.training.registry import RegisteredModel, load_champion, served_estimator
 from pipelines.warehouse import get_warehouse
 from pipelines.warehouse.extract import load_extract
@@ -35,19 +35,13 @@ def drift(
     stored = load_reference(cfg, champion)
     reference = stored.features
     tables = load_extract(extract_paths)
-    current_rows = customer_features(
-        tables["customers"],
-        tables.get("events"),
-        tables.get("reviews"),
-        as_of,
-        cfg.region_timezones,
-        cfg.event_history_days,
-    )
+    current_rows = customer_features_as_of(cfg, tables, as_of)
     # Categories the reference pooled as rare (or never saw) are pooled the same way today.
     current = pool_rare(current_rows, stored.sketch)
     reference_predictions = current_predictions = None
     first = latest = pd.DataFrame()
     notes: list[str] = []
+    no_predictions_reason = "the champion has no scoring run to compare yet"
     with get_warehouse(cfg) as warehouse:
         if warehouse.has_table("decisions"):
             latest = warehouse.query("latest_decisions")
@@ -56,7 +50,7 @@ def drift(
             )
     if len(latest) and len(first) and set(first["run_id"]) == set(latest["run_id"]):
         # The champion's first scoring run is also its latest: comparing it with itself proves nothing.
-        notes.append("predictions and sent messages not compared: the champion has made one scoring run so far")
+        no_predictions_reason = "the champion has made one scoring run so far"
         first = latest = pd.DataFrame()
     if len(latest) and len(first):
         current_predictions = prediction_frame(latest)
@@ -81,6 +75,7 @@ def drift(
         embeddings=embeddings,
         notes=notes,
         windows=drift_windows(cfg, champion, as_of),
+        no_predictions_reason=no_predictions_reason,
     )
 
 

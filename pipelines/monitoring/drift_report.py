@@ -28,6 +28,7 @@ def compute_drift(
     embeddings: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     notes: list[str] | None = None,
     windows: dict[str, str] | None = None,
+    no_predictions_reason: str = "the champion has no scoring run to compare yet",
 ) -> DriftResult:
     """Per-column drift by calibrated tests (pipelines/monitoring/drift_tests.py); report, MLflow, metric rows.
 
@@ -36,7 +37,8 @@ def compute_drift(
     Two windows that are the same, or two identical frames, are never compared: the result is
     ``skipped`` with the reason and nothing is breached or written. ``embeddings`` are extra
     (reference, current) columns, e.g. principal components of the deep model's embeddings;
-    ``*_predictions`` are frames from :func:`prediction_frame`.
+    ``*_predictions`` are frames from :func:`prediction_frame`; without both, the report says
+    ``no_predictions_reason``.
     """
     settings = cfg.monitoring
     notes = list(notes or [])
@@ -71,7 +73,7 @@ def compute_drift(
         notes += [f"predictions: {n}" for n in pred_notes]
         sizes |= {"reference_predictions": len(reference_predictions), "current_predictions": len(current_predictions)}
     else:
-        notes.append("no prediction drift: the champion has no scoring run to compare yet")
+        notes.append(f"predictions and sent messages not compared: {no_predictions_reason}")
     all_tests = [*tests, *(_prefixed(t) for t in pred_tests)]
     write_report(report_path, snapshot, windows, sizes, all_tests, notes, settings)
 

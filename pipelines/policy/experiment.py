@@ -1,4 +1,4 @@
-"""The Hillstrom experiment: import → generic training path → held-out policy values (IPS/DR, Qini) → safe policy."""
+"""Randomized experiments (Hillstrom, or one `herald import` brought in): generic training, held-out policy values."""
 
 from __future__ import annotations
 
@@ -45,12 +45,16 @@ def evaluate(
     progress: Any = None,
     run_id: str | None = None,
     timings: dict[str, float] | None = None,
+    experiment_cfg: HeraldConfig | None = None,
 ) -> dict[str, Any]:
-    """Train Herald's models on an imported Hillstrom dataset with the generic code; value every policy.
+    """Train Herald's models on an imported randomized experiment with the generic code; value every policy.
 
     Customers are split at random (never by time: the whole campaign is one window) into train
     (+ an early-stopping slice), validation (the safe-policy decision) and test (every reported
-    figure). Everything is logged to one MLflow run in ``cfg.hillstrom.mlflow_experiment``.
+    figure); split shares, bootstrap and confidence are ``cfg.hillstrom``'s. Everything is logged to
+    one MLflow run in the experiment's ``mlflow_experiment``. The experiment's config is
+    ``experiment_cfg`` for data `herald import` brought in (e.g. Gerber through its mapping), else
+    Hillstrom's (:func:`hillstrom_config`).
     """
     import dataclasses
 
@@ -64,10 +68,10 @@ def evaluate(
     from pipelines.warehouse.extract import extract
 
     say = progress or (lambda message: None)
-    hcfg = hillstrom_config(cfg)
+    hcfg = experiment_cfg or hillstrom_config(cfg)
     h = hcfg.hillstrom
     now = now or datetime.now(UTC)
-    run_id = run_id or f"hillstrom-{now:%Y%m%dT%H%M%S}"
+    run_id = run_id or f"{hcfg.dataset}-{now:%Y%m%dT%H%M%S}"
     timings = dict(timings or {})
 
     def clock(stage: str) -> Any:
@@ -80,7 +84,7 @@ def evaluate(
     parent = client.create_run(
         experiment.experiment_id,
         run_name=run_id,
-        tags={"herald.dataset": "hillstrom", "herald.target": imported.target},
+        tags={"herald.dataset": hcfg.dataset, "herald.target": imported.target},
     ).info.run_id
     with clock("extract_validate_features"):
         extracted = extract(hcfg, run_id, "training", now)

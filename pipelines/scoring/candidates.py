@@ -50,14 +50,25 @@ def candidate_rows(customers: pd.DataFrame, messages: pd.DataFrame, cfg: HeraldC
     return grid
 
 
-def holdout_rows(customers: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+def holdout_hour(cfg: HeraldConfig) -> int:
+    """The local hour the hold-out action is scored at: the first allowed send hour.
+
+    No message goes out, so the hour means nothing to the customer, but the model must see one it
+    was trained on: logged hold-outs carry the hour of the send they stand beside (an imported
+    experiment's mailing hour, the synthetic world's send hours), never the run's midnight.
+    """
+    hours = allowed_send_hours(cfg.policy)
+    return hours[0] if hours else 0
+
+
+def holdout_rows(customers: pd.DataFrame, cfg: HeraldConfig, as_of: datetime) -> pd.DataFrame:
     """The "send nothing" action of each customer, scored to measure uplift against."""
     return pd.DataFrame(
         {
             "customer_id": customers["customer_id"].to_numpy(),
             "message_id": None,
             "channel": HOLDOUT_CHANNEL,
-            "send_hour": pd.Timestamp(as_of).hour,
+            "send_hour": holdout_hour(cfg),
             "weekday": pd.Timestamp(as_of).weekday(),
         }
     )

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from pipelines.config import HeraldConfig
 from pipelines.training import features
-from pipelines.training.profiles import customer_features
+from pipelines.training.profiles import customer_features_as_of
 from pipelines.validation.accounting import RowCount, check, write_metrics
 from pipelines.warehouse.contract import HOLDOUT_CHANNEL
 from pipelines.warehouse.extract import load_extract
@@ -69,14 +69,7 @@ def prepare(
     the run's date (RowAccountingError otherwise); the counts go to ``monitoring_metrics``.
     """
     tables = load_extract(extract_paths)
-    customers = customer_features(
-        tables["customers"],
-        tables.get("events"),
-        tables.get("reviews"),
-        as_of,
-        cfg.region_timezones,
-        cfg.event_history_days,
-    )
+    customers = customer_features_as_of(cfg, tables, as_of)
     recent = features.recent_sends_as_of(tables["sends"], as_of)
     customers["recent_sends_7d"] = customers["customer_id"].map(recent).fillna(0).astype("int64")
     history = _response_history(tables["sends"], cfg.target)

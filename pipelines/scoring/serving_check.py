@@ -36,7 +36,9 @@ def check_inputs(cfg: HeraldConfig, plan: ScoringPlan, champion: RegisteredModel
         return {"checked": False, "reason": "no customers to score"}
     as_of = datetime.fromisoformat(plan.as_of)
     messages = pd.read_parquet(plan.messages_path)
-    actions = pd.concat([candidate_rows(sample, messages, cfg, as_of), holdout_rows(sample, as_of)], ignore_index=True)
+    actions = pd.concat(
+        [candidate_rows(sample, messages, cfg, as_of), holdout_rows(sample, cfg, as_of)], ignore_index=True
+    )
     fatigue = sample.set_index("customer_id")["recent_sends_7d"]
     actions["recent_sends_7d"] = actions["customer_id"].map(fatigue).fillna(0).astype("int64")
     rows = features.model_rows(actions, sample.drop(columns=["recent_sends_7d"], errors="ignore"), messages)

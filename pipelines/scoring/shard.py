@@ -19,7 +19,7 @@ from pipelines.policy.choice import (
     net_uplift,
 )
 from pipelines.scoring.budget import OFFER_COLUMNS, hand_off_shard
-from pipelines.scoring.candidates import candidate_positions
+from pipelines.scoring.candidates import candidate_positions, holdout_hour
 from pipelines.scoring.decisions import write_decisions
 from pipelines.scoring.explain import decision_traces, write_decision_traces
 from pipelines.scoring.prepare import SCORING_ONLY_COLUMNS, ScoringPlan, iter_shard
@@ -100,7 +100,7 @@ def score_batch(
             "customer_id": np.concatenate([customer_ids, grid_cust]),
             "message_id": np.concatenate([np.full(n_hold, None, dtype=object), grid_msg]),
             "channel": np.concatenate([np.full(n_hold, HOLDOUT_CHANNEL, dtype=object), grid_chan]),
-            "send_hour": np.concatenate([np.full(n_hold, as_of_ts.hour, dtype=np.int64), hour]),
+            "send_hour": np.concatenate([np.full(n_hold, holdout_hour(cfg), dtype=np.int64), hour]),
             "weekday": np.full(len(action_cust), as_of_ts.weekday(), dtype=np.int64),
             "recent_sends_7d": fatigue[action_cust],
         }

@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipelines.config import HeraldConfig
 from pipelines.training import features
-from pipelines.training.profiles import customer_features
+from pipelines.training.profiles import customer_features_as_of
 from pipelines.training.protocol import split_names, time_folds
 from pipelines.warehouse.extract import load_extract
 
@@ -43,23 +43,9 @@ def build_features(
     "valid"), so every reported figure is on sends the scoring model could not have seen.
     """
     tables = load_extract(extract_paths)
-    customers = customer_features(
-        tables["customers"],
-        tables.get("events"),
-        tables.get("reviews"),
-        feature_cutoff,
-        cfg.region_timezones,
-        cfg.event_history_days,
-    )
+    customers = customer_features_as_of(cfg, tables, feature_cutoff)
     # Today's features, computed exactly as scoring will: the reference that drift is measured from.
-    reference = customer_features(
-        tables["customers"],
-        tables.get("events"),
-        tables.get("reviews"),
-        as_of,
-        cfg.region_timezones,
-        cfg.event_history_days,
-    )
+    reference = customer_features_as_of(cfg, tables, as_of)
     messages = features.message_features(tables["messages"], cfg.assets_dir)
     actions = features.send_actions(
         tables["sends"], tables["customers"], cfg.region_timezones, since=feature_cutoff, target=cfg.target

@@ -2,8 +2,9 @@
 
 ``train_baselines`` and ``train_deep`` are the DAG's steps: every model goes through rolling-origin
 folds, a refit on all labelled rows and out-of-fold calibration (``protocol.py``). ``fit_blend``
-adds the deep + LightGBM blend from their saved fits. ``fit_on_split`` is the single-split fit the
-randomized-experiment flow uses, where customers, not time, separate training from evaluation.
+adds the deep + LightGBM + logistic-regression blend from their saved fits. ``fit_on_split`` is the
+single-split fit the randomized-experiment flow uses, where customers, not time, separate training
+from evaluation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.baselines import FixedActionResponse, LightGBMResponse, LogisticResponse
-from models.calibration import BlendResponse, CalibratedResponse
+from models.calibration import BlendResponse, CalibratedResponse, stacking_weights
 from models.preprocessing import TabularPreprocessor
 from models.pyfunc import load_estimator, save_estimator
 from pipelines.config import HeraldConfig
@@ -25,10 +26,18 @@ from pipelines.tracking import connect
 from pipelines.training.dataset import TrainingSet, model_exclusions
 from pipelines.training.evaluate import response_metrics
 from pipelines.training.promotion import json_safe
-from pipelines.training.protocol import EstimatorFactory, cross_fitted_calibration, fit_calibrator, run_protocol
+from pipelines.training.protocol import (
+    EstimatorFactory,
+    cross_fitted_blend,
+    cross_fitted_calibration,
+    fit_calibrator,
+    run_protocol,
+)
 
 BASELINES = ("logreg", "lightgbm", "fixed_action")
-BLEND_MEMBERS = ("deep", "lightgbm")  # deep first: it speaks for the blend's embeddings
+# Deep first: it speaks for the blend's embeddings. Logistic regression joins because on some worlds it is
+# the best baseline; stacking weighs it at zero where it adds nothing.
+BLEND_MEMBERS = ("deep", "lightgbm", "logreg")
 
 
 @dataclass
@@ -168,10 +177,12 @@ def train_deep(cfg: HeraldConfig, run_id: str, training: TrainingSet, parent_run
 def fit_blend(
     cfg: HeraldConfig, run_id: str, training: TrainingSet, trained: list[dict[str, Any]], parent_run_id: str
 ) -> list[TrainedModel]:
-    """Deep + LightGBM as one model (mean of their raw logits), calibrated out of fold like the others.
+    """Deep, LightGBM and logreg as one model (logits weighted by stacking), calibrated out of fold like the others.
 
-    Nothing is trained: the members' own fits and out-of-fold scores are combined. Empty when the
-    blend is switched off (``HERALD_TRAINING_BLEND``) or a member is missing.
+    No member is trained again: their own fits and out-of-fold scores are combined, the weights
+    stacked on those scores (``stacking_weights``) and cross-fitted for the blend's own evidence.
+    The served blend weighs by all out-of-fold rows, the reviewed one by all but the newest block.
+    Empty when the blend is switched off (``HERALD_TRAINING_BLEND``) or a member is missing.
     """
     by_name = {m["name"]: m for m in trained}
     if not cfg.training_blend or not all(n in by_name for n in BLEND_MEMBERS):
@@ -180,17 +191,28 @@ def fit_blend(
     oofs = [pd.read_parquet(by_name[n]["oof_path"]) for n in BLEND_MEMBERS]
     fold, idx = oofs[0]["fold"].to_numpy(), oofs[0]["row"].to_numpy()
     y = rows["label"].to_numpy().astype(int)[idx]
-    raw = BlendResponse.combine([o["raw"].to_numpy() for o in oofs], [1.0] * len(oofs))
-    calibrated = cross_fitted_calibration(raw, y, fold, cfg.calibration)
+    raws = [o["raw"].to_numpy() for o in oofs]
+    calibrated = cross_fitted_calibration(cross_fitted_blend(raws, y, fold), y, fold, cfg.calibration)
+    final_weights = stacking_weights(raws, y)
+    raw = BlendResponse.combine(raws, final_weights)
+    final_cal = fit_calibrator(raw, y, cfg.calibration)
+    earlier = fold < fold.max()  # the reviewed blend never sees the newest block, as its members did not
+    review_weights, review_cal = final_weights, final_cal
+    if earlier.any():
+        review_weights = stacking_weights([r[earlier] for r in raws], y[earlier])
+        review_raw = BlendResponse.combine([r[earlier] for r in raws], review_weights)
+        review_cal = fit_calibrator(review_raw, y[earlier], cfg.calibration)
     served_members = [load_estimator(Path(by_name[n]["estimator_path"])).base for n in BLEND_MEMBERS]
     reviewed_members = [load_estimator(Path(by_name[n]["review_path"])).base for n in BLEND_MEMBERS]
-    newest = fold == fold.max()
-    review_cal = fit_calibrator(raw[~newest], y[~newest], cfg.calibration) if (~newest).any() else None
-    final_cal = fit_calibrator(raw, y, cfg.calibration)
-    served = CalibratedResponse(BlendResponse(served_members), final_cal)
-    reviewed = CalibratedResponse(BlendResponse(reviewed_members), review_cal or final_cal)
+    served = CalibratedResponse(BlendResponse(served_members, final_weights), final_cal)
+    reviewed = CalibratedResponse(BlendResponse(reviewed_members, review_weights), review_cal)
     oof = pd.DataFrame({"row": idx, "fold": fold, "raw": raw, "calibrated": calibrated})
-    params = {"members": ",".join(BLEND_MEMBERS), "calibration": final_cal.chosen}
+    params = {
+        "members": ",".join(BLEND_MEMBERS),
+        "weights": ",".join(f"{w:.3f}" for w in final_weights),
+        "weighting": "non-negative stacking on out-of-fold logits (Breiman 1996)",
+        "calibration": final_cal.chosen,
+    }
     connect(cfg)
     out_dir = cfg.run_dir(run_id) / "models"
     metrics = oof_metrics(y, calibrated, fold)

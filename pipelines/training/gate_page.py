@@ -228,7 +228,7 @@ def publish_gate_page(
     """Render the page and write it to MLflow (descriptions, tags, artifact); returns the Markdown."""
     import mlflow
 
-    from pipelines.tracking import connect
+    from pipelines.tracking import RUN_TAG_MAX, VERSION_TAG_MAX, connect, fit_markdown
 
     client = connect(cfg)
     version = client.get_model_version(model["name"], model["version"])
@@ -249,14 +249,17 @@ def publish_gate_page(
     )
     run = client.get_run(version.run_id)
     parent = run.data.tags.get("mlflow.parentRunId")
-    client.set_tag(version.run_id, "mlflow.note.content", page)
+    whole = f"the artifact gate/gate_page.md of run {version.run_id}"
+    client.set_tag(version.run_id, "mlflow.note.content", fit_markdown(page, RUN_TAG_MAX, whole))
     if parent:  # the DAG run may gate two versions (deep, then the fallback): its description keeps both
         before = client.get_run(parent).data.tags.get("mlflow.note.content", "")
         kept = [p for p in before.split("\n\n---\n\n") if p.startswith("# Gate:") and f" v{model['version']} " not in p]
-        client.set_tag(parent, "mlflow.note.content", "\n\n---\n\n".join([*kept, page]))
+        both = "\n\n---\n\n".join([*kept, page])
+        whole_both = "each version's gate/gate_page.md"
+        client.set_tag(parent, "mlflow.note.content", fit_markdown(both, RUN_TAG_MAX, whole_both))
     for key, value in tags.items():
-        client.set_tag(version.run_id, key, value)
-        client.set_model_version_tag(model["name"], model["version"], key, value)
+        client.set_tag(version.run_id, key, fit_markdown(value, RUN_TAG_MAX, whole))
+        client.set_model_version_tag(model["name"], model["version"], key, fit_markdown(value, VERSION_TAG_MAX, whole))
     note = alias_note(aliases)
     if note:
         client.set_model_version_tag(model["name"], model["version"], "aliases.note", note)

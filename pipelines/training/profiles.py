@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from pipelines.training.features import local_time
 from pipelines.warehouse.contract import EVENT_TYPES
+
+if TYPE_CHECKING:
+    from pipelines.config import HeraldConfig
 
 # Columns of customers that are not profile features (keys, audit, raw protected inputs).
 CUSTOMER_NON_FEATURES = ("signup_date", "birth_year", "updated_at")
@@ -60,6 +64,18 @@ def customer_features(
         frame = frame.merge(_review_aggregates(reviews), on="customer_id", how="left")
         frame["rev_count"] = frame["rev_count"].fillna(0.0)
     return frame.reset_index(drop=True)
+
+
+def customer_features_as_of(cfg: HeraldConfig, tables: dict[str, pd.DataFrame], as_of: datetime) -> pd.DataFrame:
+    """:func:`customer_features` of an extract's tables with the configured time zones and event history."""
+    return customer_features(
+        tables["customers"],
+        tables.get("events"),
+        tables.get("reviews"),
+        as_of,
+        cfg.region_timezones,
+        cfg.event_history_days,
+    )
 
 
 def _event_aggregates(

@@ -10,14 +10,14 @@ row with the iteration count the folds chose, and calibrated on the out-of-fold 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.calibration import CalibratedResponse, Calibrator
+from models.calibration import BlendResponse, CalibratedResponse, Calibrator, stacking_weights
 from pipelines.errors import HeraldError
 
 # (training rows, iteration count or None = choose by early stopping) -> an unfitted estimator.
@@ -32,19 +32,28 @@ def time_folds(sent_at: pd.Series, n_folds: int, fold_share: float) -> np.ndarra
     """Fold index per row: 0 = warm-up block (training only), 1..n_folds = validation blocks by time.
 
     Each validation block holds about ``fold_share`` of the rows, the newest block last; sends at
-    the same instant stay in one block. Raises ProtocolError when the blocks leave no warm-up.
+    the same instant stay in one block, so when few distinct instants make two blocks start at the
+    same one, the later block starts at the next instant instead (no block is ever empty). Raises
+    ProtocolError when the blocks leave no warm-up, or the sends have too few distinct instants.
     """
     if n_folds < 1 or not 0 < fold_share or n_folds * fold_share >= 1:
         raise ProtocolError(
             f"{n_folds} folds of {fold_share:.0%} leave no warm-up rows; "
             "set HERALD_CV_FOLDS x HERALD_CV_FOLD_SHARE below 1"
         )
-    ts = pd.to_datetime(sent_at, utc=True)
-    starts = [ts.quantile(1 - (n_folds - j) * fold_share) for j in range(n_folds)]
-    fold = np.zeros(len(ts), dtype=np.int64)
-    for j, start in enumerate(starts, start=1):
-        fold[(ts >= start).to_numpy()] = j
-    return fold
+    ts = pd.to_datetime(sent_at, utc=True).astype("datetime64[ns, UTC]").astype("int64").to_numpy()
+    instants = np.unique(ts)
+    starts: list[int] = []  # index into instants of each block's first instant
+    for j in range(n_folds):
+        first = int(np.searchsorted(instants, np.quantile(ts, 1 - (n_folds - j) * fold_share)))
+        starts.append(max(first, starts[-1] + 1) if starts else first)
+    if starts[0] < 1 or starts[-1] >= len(instants):
+        raise ProtocolError(
+            f"the {len(ts):,} labelled sends fall on {len(instants)} distinct send times; a warm-up block and "
+            f"{n_folds} validation blocks need at least {n_folds + 1}: lower HERALD_CV_FOLDS, or import the "
+            "sends' real times"
+        )
+    return np.searchsorted(instants[starts], ts, side="right").astype(np.int64)
 
 
 def split_names(fold: np.ndarray, n_folds: int) -> np.ndarray:
@@ -103,6 +112,16 @@ def refit(make: EstimatorFactory, rows: pd.DataFrame, iterations: int | None) ->
     return make(rows, iterations).fit(rows, None)
 
 
+def cross_fitted_blocks(fold: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(block, others) row masks for each validation block: fit on ``others``, apply to ``block``.
+
+    With one validation block there is nothing else to fit on, and ``others`` is the block itself.
+    """
+    blocks = [k for k in np.unique(fold) if k > 0]
+    for k in blocks:
+        yield fold == k, ((fold > 0) & (fold != k) if len(blocks) > 1 else fold == k)
+
+
 def cross_fitted_calibration(scores: np.ndarray, y: np.ndarray, fold: np.ndarray, method: str) -> np.ndarray:
     """Calibrated out-of-fold probabilities: each block through a calibrator fitted on the other blocks.
 
@@ -110,10 +129,22 @@ def cross_fitted_calibration(scores: np.ndarray, y: np.ndarray, fold: np.ndarray
     validation block there is nothing else to fit on and the block is calibrated in-sample.
     """
     out = np.full(len(scores), np.nan)
-    blocks = [k for k in np.unique(fold) if k > 0]
-    for k in blocks:
-        others = (fold > 0) & (fold != k) if len(blocks) > 1 else fold == k
-        out[fold == k] = fit_calibrator(scores[others], y[others], method).transform(scores[fold == k])
+    for block, others in cross_fitted_blocks(fold):
+        out[block] = fit_calibrator(scores[others], y[others], method).transform(scores[block])
+    return out
+
+
+def cross_fitted_blend(raws: list[np.ndarray], y: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Out-of-fold blend scores: each block's members combined with weights stacked on the other blocks.
+
+    ``raws`` are the members' out-of-fold probabilities (each (n,), NaN on warm-up rows), ``y`` and
+    ``fold`` the rows' labels and blocks. As in :func:`cross_fitted_calibration`, the weights that
+    score a block never saw its labels, so the blend's evidence is no more flattering than its members'.
+    """
+    out = np.full(len(y), np.nan)
+    for block, others in cross_fitted_blocks(fold):
+        weights = stacking_weights([r[others] for r in raws], y[others])
+        out[block] = BlendResponse.combine([r[block] for r in raws], weights)
     return out
 
 

@@ -9,12 +9,16 @@ import mlflow
 import numpy as np
 
 from pipelines.config import HeraldConfig
-from pipelines.tracking import connect
+from pipelines.tracking import VERSION_DESCRIPTION_MAX, connect, fit_markdown
 from pipelines.training.dataset import TrainingSet, load_rows
 from pipelines.training.promotion import GateDecision
 from pipelines.training.proxies import proxy_inputs, proxy_section
 from pipelines.training.registry import RegisteredModel
 from pipelines.training.review import MIN_GROUP_POSITIVES, Review, save_group_plot
+
+# Tables the registered version's description leaves out first when the card is over MLflow's limit:
+# they stay in the artifact model_card.md, and attributions also as the run's metrics.
+CARD_DETAILS = ("Attributions", "Integrated gradients", "Modality ablation", "Fairness")
 
 
 def publish_review(
@@ -79,7 +83,8 @@ def publish_review(
         f"ope.{policy_value['headline']}_value",
         f"{headline.get('estimate', float('nan')):.5f} ({headline.get('status', 'not computed')})"[:250],
     )
-    client.update_model_version(challenger.name, challenger.version, description=card)
+    description = fit_markdown(card, VERSION_DESCRIPTION_MAX, f"model_card.md of run {version.run_id}", CARD_DETAILS)
+    client.update_model_version(challenger.name, challenger.version, description=description)
 
 
 def _policy_metrics(policy_value: dict[str, Any]) -> dict[str, float]:

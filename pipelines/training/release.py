@@ -93,7 +93,7 @@ def register(
 ) -> dict[str, Any]:
     """Choose the challenger on paired intervals (``promotion.select_challenger``) and register it.
 
-    The deep + LightGBM blend joins the candidates first (``fit.fit_blend``). Returns every
+    The deep + LightGBM + logreg blend joins the candidates first (``fit.fit_blend``). Returns every
     candidate (blend included), the selection (evidence and reasons) and the registered version.
     """
     ts = TrainingSet(**training)

@@ -83,6 +83,11 @@ def _rewrite_node(node: exp.Expression) -> exp.Expression:
         shifted = node.copy()
         shifted.meta["herald_dow"] = True
         return exp.Paren(this=exp.Add(this=shifted, expression=exp.Literal.number(1)))
+    # BigQuery's COUNTIF is an INT64; DuckDB's COUNT_IF a HUGEINT, which reaches pandas as Decimal objects.
+    if isinstance(node, exp.CountIf) and not node.meta.get("herald_int64"):
+        counted = node.copy()
+        counted.meta["herald_int64"] = True
+        return exp.Cast(this=counted, to=exp.DataType.build("BIGINT"))
     return node
 
 

@@ -87,6 +87,9 @@ def test_a_first_run_without_a_model_serves_the_fixed_action_and_injected_drift_
     assert {"data_drift", "fairness", "retrain"} <= set(metrics["kind"])
     # One scoring run so far: its predictions are never compared with themselves.
     assert "prediction_drift" not in set(metrics["kind"])
+    (report,) = (cfg.reports_dir / "drift").glob("*.html")
+    assert report.read_text().count("not compared") == 1  # one note, with the reason
+    assert "made one scoring run so far" in report.read_text()
     # Decisions were made just now: no outcomes can have arrived, so no performance rows.
     assert "performance" not in set(metrics["kind"])
 

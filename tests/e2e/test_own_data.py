@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy]
+pytestmark = [pytest.mark.slow]
 
 GERBER_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "gerber_sample.csv"
 CRM_EXPORT = Path(__file__).resolve().parents[1] / "unit" / "warehouse" / "imports" / "crm_export.py"

@@ -26,7 +26,7 @@ import pytest
 
 from tests.services.production_stack import PG_HOST, PG_PORT, REDIS_HOST, REDIS_PORT, Stack, listening
 
-pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.heavy]
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 # A run takes minutes on a quiet machine; a shared 2-core machine under load needs far longer.
 RUN_TIMEOUT_S = float(os.environ.get("HERALD_TEST_RUN_TIMEOUT_S", "1500"))

@@ -56,6 +56,7 @@ def mapping_variables(target: Target, start: datetime, days: int, seed: int) -> 
         "send_start": start + timedelta(hours=SEND_HOUR_UTC),
         "first_day": start.date(),
         "last_day": (start + timedelta(days=days - 1)).date(),
+        "active_to": (start + timedelta(days=days - 1)).date(),  # the experiment values the campaign only
         "days": days,
         "seed": seed,
     }

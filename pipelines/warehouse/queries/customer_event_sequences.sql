@@ -2,8 +2,9 @@
 SELECT
   customer_id,
   -- BigQuery requires a literal in ARRAY_AGG's LIMIT, so 50 is a hard cap; QUALIFY below applies @max_events.
+  -- Field names are written out (BigQuery would infer the same ones): the emulator cannot return inferred ones.
   ARRAY_AGG(
-    STRUCT(event_type, product_category, amount, event_ts)
+    STRUCT(event_type AS event_type, product_category AS product_category, amount AS amount, event_ts AS event_ts)
     ORDER BY event_ts DESC, event_id DESC
     LIMIT 50
   ) AS events

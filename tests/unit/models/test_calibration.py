@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models.baselines import FixedActionResponse, action_keys
-from models.calibration import BlendResponse, CalibratedResponse, Calibrator
+from models.calibration import BlendResponse, CalibratedResponse, Calibrator, stacking_weights
 from models.preprocessing import TabularPreprocessor
 from models.pyfunc import save_estimator
 
@@ -76,6 +76,42 @@ def test_a_blend_averages_logits_and_speaks_through_its_first_member() -> None:
     assert hasattr(blend, "customer_embeddings")
 
 
+def _members(n: int = 8000, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, a member that knows the true rate, a weaker one that knows half of it, and pure noise."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(a + b - 2)))).astype(int)
+    strong = 1 / (1 + np.exp(-(a + b - 2)))
+    weak = 1 / (1 + np.exp(-(a - 2)))
+    noise = 1 / (1 + np.exp(-rng.normal(-2, 1, n)))
+    return y, strong, weak, noise
+
+
+def test_stacking_weighs_a_member_that_adds_nothing_at_zero() -> None:
+    y, strong, _, noise = _members()
+    weights = stacking_weights([noise, strong], y)
+    assert sum(weights) == pytest.approx(1.0)
+    assert weights[0] < 0.05 < 0.95 < weights[1]
+    blended = BlendResponse.combine([noise, strong], weights)
+    assert _auc(y, blended) >= _auc(y, strong) - 0.002 > _auc(y, BlendResponse.combine([noise, strong], [1, 1]))
+
+
+def test_stacking_keeps_both_members_that_each_know_something() -> None:
+    y, strong, weak, _ = _members()
+    rng = np.random.default_rng(2)
+    other = 1 / (1 + np.exp(-(_logit(strong) - _logit(weak) + rng.normal(0, 0.3, len(y)) - 2)))  # knows b only
+    weights = stacking_weights([weak, other], y)
+    assert min(weights) > 0.3
+    assert _auc(y, BlendResponse.combine([weak, other], weights)) > max(_auc(y, weak), _auc(y, other)) + 0.02
+
+
+def test_stacking_falls_back_to_equal_weights_and_names_bad_lengths() -> None:
+    _, strong, weak, _ = _members(200)
+    assert stacking_weights([strong, weak], np.zeros(200)) == [0.5, 0.5]  # one class: nothing to learn
+    with pytest.raises(ValueError, match="199 labels"):
+        stacking_weights([strong, weak], np.zeros(199))
+
+
 def test_the_fixed_action_model_predicts_each_actions_smoothed_logged_rate() -> None:
     rows = pd.DataFrame(
         {
@@ -106,3 +142,13 @@ def test_lightgbm_without_validation_rows_boosts_the_given_rounds() -> None:
     assert model.booster.current_iteration() == 7 and model.best_iterations is None
     stopped = LightGBMResponse(prep).fit(rows.iloc[:300], rows.iloc[300:])
     assert stopped.best_iterations is not None and stopped.best_iterations <= 600
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1 - p))

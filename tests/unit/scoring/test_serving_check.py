@@ -58,3 +58,22 @@ def test_missing_input_column_stops_scoring(tiny_world, tiny_plan, monkeypatch: 
     _use(monkeypatch, TabularPreprocessor.fit(rows))
     with pytest.raises(ModelInputError, match="column crm_score is missing"):
         serving_check.check_inputs(tiny_world.cfg, tiny_plan, CHAMPION)
+
+
+def test_the_holdout_is_scored_at_a_send_hour_not_at_midnight(tiny_world, tiny_plan) -> None:
+    # An imported experiment logged every send, hold-outs included, at its one mailing hour: a hold-out
+    # scored at the run's 00:00 was a category the model never saw (a third of Hillstrom's rows).
+    from datetime import datetime
+
+    from pipelines.scoring.candidates import holdout_rows
+
+    cfg = tiny_world.cfg.model_copy(update={"policy": tiny_world.cfg.policy.model_copy(update={"send_hours": [9]})})
+    customers = next(iter_shard(tiny_plan, tiny_plan.shards[0]))
+    midnight = datetime.fromisoformat(tiny_plan.as_of).replace(hour=0, minute=0)
+    held = holdout_rows(customers, cfg, midnight)
+    assert (
+        set(held["send_hour"])
+        == {9}
+        == set(candidate_rows(customers, pd.read_parquet(tiny_plan.messages_path), cfg, midnight)["send_hour"])
+    )
+    assert (held["weekday"] == midnight.weekday()).all()

@@ -12,6 +12,7 @@ from pipelines.training import protocol
 from pipelines.training.evaluate import expected_calibration_error
 from pipelines.training.protocol import (
     ProtocolError,
+    cross_fitted_blend,
     cross_fitted_calibration,
     cross_validate,
     run_protocol,
@@ -71,6 +72,17 @@ def test_folds_follow_send_time_and_keep_a_warm_up_block() -> None:
     assert len(set(time_folds(tied, 1, 0.3)[:5])) == 1  # sends at the same instant stay together
     with pytest.raises(ProtocolError, match="HERALD_CV_FOLDS"):
         time_folds(rows["sent_at"], 5, 0.2)
+
+
+def test_few_send_times_never_leave_a_fold_empty() -> None:
+    # Imported experiments (Gerber) spread sends over a few days: two blocks' quantiles can fall on one day.
+    days = pd.to_datetime(["2006-07-24", "2006-07-25", "2006-07-26", "2006-07-27", "2006-07-28"], utc=True)
+    sent_at = pd.Series(np.repeat(days, [35, 40, 5, 10, 10]))
+    fold = time_folds(sent_at, 3, 0.2)
+    assert list(np.unique(fold)) == [0, 1, 2, 3]  # the second block moved to the next day instead of vanishing
+    assert all(len(set(fold[(sent_at == day).to_numpy()])) == 1 for day in days)
+    with pytest.raises(ProtocolError, match="3 distinct send times.*lower HERALD_CV_FOLDS"):
+        time_folds(pd.Series(np.repeat(days[:3], 10)), 3, 0.2)
 
 
 def test_each_fold_trains_only_on_rows_before_its_block_and_stops_on_its_newest_slice() -> None:
@@ -140,3 +152,21 @@ def test_a_fold_with_one_class_only_is_a_clear_error() -> None:
     fold = time_folds(rows["sent_at"], 3, 0.2)
     with pytest.raises(ProtocolError, match="one class"):
         cross_validate(lambda r, n: Recorder(n), rows, fold, early_stopping=False, stop_share=0.15)
+
+
+def test_cross_fitted_blend_never_weighs_a_block_by_its_own_labels() -> None:
+    """Member A knows the labels only in block 1, member B everywhere else: block 1 gets B's weights."""
+    rng = np.random.default_rng(3)
+    n = 6000
+    fold = np.repeat([0, 1, 2, 3], n // 4)
+    y = (rng.random(n) < 0.3).astype(int)
+    knows = np.where(y == 1, 0.6, 0.2) + rng.uniform(-0.05, 0.05, n)
+    guess = rng.uniform(0.1, 0.5, n)
+    a, b = np.where(fold == 1, knows, guess), np.where(fold == 1, guess, knows)
+    a[fold == 0] = b[fold == 0] = np.nan  # warm-up rows are never scored
+    out = cross_fitted_blend([a, b], y, fold)
+    assert np.isnan(out[fold == 0]).all() and np.isfinite(out[fold > 0]).all()
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y[fold == 1], out[fold == 1]) < 0.6  # weighted toward B, which guesses there
+    assert roc_auc_score(y[fold == 2], out[fold == 2]) > 0.95

@@ -77,6 +77,13 @@ def test_dayofweek_is_shifted_to_bigquery_numbering() -> None:
     assert duckdb.connect().execute(sql).fetchall() == [(1,)]  # 2024-01-07 is a Sunday: 1 in BigQuery
 
 
+def test_countif_is_an_int64_as_on_bigquery() -> None:
+    # DuckDB's COUNT_IF is a HUGEINT, which would reach pandas as Decimal objects in an object column.
+    sql = to_duckdb("SELECT COUNTIF(x > 1) AS n FROM (SELECT 2 AS x UNION ALL SELECT 0)")
+    rel = duckdb.connect().sql(sql)
+    assert [str(t) for t in rel.types] == ["BIGINT"] and rel.fetchall() == [(1,)]
+
+
 def test_date_helpers_sqlglot_already_handles_run_on_duckdb() -> None:
     sql = to_duckdb(
         "SELECT TIMESTAMP_SUB(TIMESTAMP '2024-01-08 00:00:00+00', INTERVAL 7 DAY) AS ts,"

@@ -78,9 +78,9 @@ def _outputs(cfg: HeraldConfig, ids: list[str], texts: list[str]) -> None:
 
 
 def test_forgotten_customers_leave_no_trace_and_no_later_extract(cfg: HeraldConfig) -> None:
-    from pipelines.privacy.forget import find_traces, forget_customers
     from pipelines.warehouse import get_warehouse
     from pipelines.warehouse.extract import extract, load_extract
+    from pipelines.warehouse.forget import find_traces, forget_customers
 
     tables = load_extract(extract(cfg, "before", "training", AS_OF).paths)
     reviewers = tables["reviews"].dropna(subset=["text"])["customer_id"].unique()[:2].tolist()
@@ -114,35 +114,7 @@ def test_forgotten_customers_leave_no_trace_and_no_later_extract(cfg: HeraldConf
 
 def test_forget_needs_ids(cfg: HeraldConfig) -> None:
     from pipelines.errors import HeraldError
-    from pipelines.privacy.forget import forget_customers
+    from pipelines.warehouse.forget import forget_customers
 
     with pytest.raises(HeraldError, match="no customer id"):
         forget_customers(cfg, ["  ", ""])
-
-
-def test_retention_deletes_old_run_files_and_reports_only(cfg: HeraldConfig) -> None:
-    import os
-
-    from pipelines.privacy.retention import apply_retention
-
-    old, new = cfg.run_dir("old-run"), cfg.run_dir("new-run")
-    (old / "a.parquet").write_text("x")
-    (new / "b.parquet").write_text("x")
-    cfg.reports_dir.mkdir(parents=True, exist_ok=True)
-    stale, fresh = cfg.reports_dir / "stale.json", cfg.reports_dir / "fresh.json"
-    stale.write_text("{}")
-    fresh.write_text("{}")
-    long_ago = AS_OF.timestamp() - 40 * 86400
-    for path in (old / "a.parquet", old, stale):
-        os.utime(path, (long_ago, long_ago))
-    for path in (new / "b.parquet", new, fresh):
-        os.utime(path, (AS_OF.timestamp(), AS_OF.timestamp()))
-    result = apply_retention(cfg, AS_OF)
-    assert result.runs_deleted == ["old-run"] and result.reports_deleted == 1
-    assert not old.exists() and new.exists() and fresh.exists() and not stale.exists()
-    assert (
-        apply_retention(
-            cfg.model_copy(update={"privacy": cfg.privacy.model_copy(update={"retention_days": 0})}), AS_OF
-        ).cutoff
-        is None
-    )

@@ -1,1 +1,0 @@
-"""Personal data: forgetting a customer everywhere Herald wrote, and retention of run files and reports."""
