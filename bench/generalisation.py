@@ -39,9 +39,15 @@ CUSTOMERS = 2_500
 LARGE_WORLD = ("default", 13)
 LARGE_CUSTOMERS = 10_000
 SMOKE_CUSTOMERS = 2_000
+# Every world is built at, and its DAG runs stand for, one fixed instant: the same seed gives the
+# same tables, the same training window and the same figures on every run (the clock would move the
+# worlds' dates, and with them the peers' and Herald's figures, from one run to the next).
+WORLD_NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 # A quarter of the active catalogue launches on the scoring day in every world: never sent, known
 # only by copy, banner and attributes (the new-message benchmark).
 NEW_MESSAGE_SHARE = 0.25
+# The classical models a served deep model or blend must not fall below (DESIGN §7).
+BASELINES = ("lightgbm", "logreg")
 
 
 @dataclass(frozen=True)
@@ -92,16 +98,16 @@ def run_world(base: HeraldConfig, spec: WorldSpec, root: Path) -> dict[str, Any]
     shutil.rmtree(cfg.home, ignore_errors=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    now = datetime.now(UTC)
-    build_world(cfg, now)
+    build_world(cfg, WORLD_NOW)
     migrate(cfg)
     timings["world_s"] = time.perf_counter() - clock
     for dag_id in ("herald_training", "herald_scoring"):
         clock = time.perf_counter()
-        run_dag(cfg, dag_id)
+        # A run for the world's date, standing at the instant the world was built (conf as_of wins).
+        run_dag(cfg, dag_id, logical_date=WORLD_NOW.date(), conf={"as_of": WORLD_NOW.isoformat()})
         timings[f"{dag_id}_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    valued = policy_values(cfg)
+    valued = policy_values(cfg, WORLD_NOW)
     timings["valuation_s"] = time.perf_counter() - clock
     return {
         "name": spec.name,
@@ -138,7 +144,51 @@ def model_quality(cfg: HeraldConfig) -> dict[str, Any]:
     out["oracle_auc"] = oracle
     out["auc"] = aucs
     out["norm_auc"] = {n: (normalised_auc(a, oracle) if a is not None else None) for n, a in aucs.items()}
+    out["champion_vs_best_baseline"] = champion_vs_best_baseline(cfg, champion)
     return out
+
+
+def champion_vs_best_baseline(cfg: HeraldConfig, champion: Any) -> dict[str, Any]:
+    """The champion's test AUC minus the best baseline's, with the gate's paired 90% bootstrap interval.
+
+    Read from the gate's ``gate/auc_comparison.json`` in the champion version's run (the reviewed
+    fit against the run's other models on the newest block's rows). ``below_beyond_interval`` is
+    True when the whole interval lies below 0 (DESIGN §7: never below beyond its interval).
+    """
+    import json
+
+    from pipelines.tracking import connect
+    from pipelines.training.gate_page import AUC_COMPARISON_ARTIFACT
+
+    if champion is None:
+        return {"error": "no champion"}
+    client = connect(cfg)
+    run_id = client.get_model_version(champion.name, champion.version).run_id
+    try:
+        comparison = json.loads(Path(client.download_artifacts(run_id, AUC_COMPARISON_ARTIFACT)).read_text())
+    except Exception as exc:  # an older run without the artifact says so instead of a number
+        return {"error": f"no {AUC_COMPARISON_ARTIFACT} in run {run_id}: {exc}"}
+    return best_baseline_difference(comparison)
+
+
+def best_baseline_difference(comparison: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """From a gate comparison: the challenger minus the baseline with the highest AUC, and its interval."""
+    baselines = {
+        name.removesuffix(" (this run)"): row
+        for name, row in comparison.items()
+        if name.removesuffix(" (this run)") in BASELINES and row.get("diff") is not None
+    }
+    if not baselines:
+        return {"error": f"no baseline in the gate's comparison ({sorted(comparison)})"}
+    best = max(baselines, key=lambda name: baselines[name]["auc"])
+    row = baselines[best]
+    return {
+        "baseline": best,
+        "diff": row["diff"],
+        "diff_low": row["diff_low"],
+        "diff_high": row["diff_high"],
+        "below_beyond_interval": bool(row["diff_high"] < 0),
+    }
 
 
 def _safe(run_id: str) -> str:
@@ -175,8 +225,15 @@ def summarise(worlds: list[dict[str, Any]]) -> dict[str, Any]:
                 bool(peers_below["herald"].min() >= 0.8) if len(peers_below) else None
             ),
             "new_message_ratio_ge_0_8_on_every_world": bool((ratios["herald"] >= 0.8).all()),
+            "champion_never_below_best_baseline_beyond_interval": _never_below(ok),
         },
     }
+
+
+def _never_below(worlds: list[dict[str, Any]]) -> bool | None:
+    """True when no world's champion is below its best baseline beyond the interval; None if none was compared."""
+    compared = [w["champion_vs_best_baseline"] for w in worlds if "diff_high" in w.get("champion_vs_best_baseline", {})]
+    return not any(c["below_beyond_interval"] for c in compared) if compared else None
 
 
 def run(cfg: HeraldConfig) -> dict[str, Any]:

@@ -43,12 +43,13 @@ def latest_training_rows(cfg: HeraldConfig) -> Path:
     return paths[-1]
 
 
-def prepare_plan(cfg: HeraldConfig, run_id: str) -> Any:
-    """Extract and prepare a scoring run as of now (no validation: the benchmark measures scoring)."""
+def prepare_plan(cfg: HeraldConfig, run_id: str, now: datetime | None = None) -> Any:
+    """Extract and prepare a scoring run as of ``now`` (default: this moment; no validation: the
+    benchmark measures scoring)."""
     from pipelines.scoring.prepare import prepare
     from pipelines.warehouse.extract import extract
 
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     extracted = extract(cfg, run_id, "scoring", now)
     return prepare(cfg, run_id, extracted.paths, now)
 

@@ -7,7 +7,7 @@ with the world's true response (pipelines/synthetic load_oracle).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -52,11 +52,12 @@ def _value_block(
     return {"random": rand, "oracle": truth[oracle_row]}
 
 
-def policy_values(cfg: HeraldConfig) -> dict[str, Any]:
+def policy_values(cfg: HeraldConfig, now: datetime) -> dict[str, Any]:
     """Normalised policy values of Herald (published decisions and the champion's greedy choice) and the peers.
 
     Also the new-message benchmark: each policy restricted to messages never sent before scoring
     (plus sending nothing) vs restricted to messages seen in the log, as a ratio of normalised values.
+    ``now`` is the instant the world was built at and its DAG runs stood for (tz-aware).
     """
     from bench.common import open_candidate_grids
     from bench.peers import action_rows, customer_features, fit_peers, message_features, training_rows
@@ -70,7 +71,7 @@ def policy_values(cfg: HeraldConfig) -> dict[str, Any]:
 
     oracle = load_oracle(cfg.home / "world")
     tables = {n: _table(cfg, n) for n in ("customers", "events", "messages", "sends", "reviews")}
-    now = pd.Timestamp(datetime.now(UTC))
+    now = pd.Timestamp(now)
     cutoff = now - pd.Timedelta(days=cfg.label_window_days)
     rows, labels = training_rows(tables, cutoff, cfg.target)
     peers = fit_peers(rows, labels)
@@ -84,7 +85,7 @@ def policy_values(cfg: HeraldConfig) -> dict[str, Any]:
     decided = decisions.set_index("customer_id")
     scorer = load_scorer(cfg, load_champion(cfg))
 
-    plan = prepare_plan(cfg, "bench-generalisation")
+    plan = prepare_plan(cfg, "bench-generalisation", now.to_pydatetime())
     messages = pd.read_parquet(plan.messages_path)
     is_new_msg = ~messages["message_id"].isin(seen)
     policies = ("herald", "herald_greedy", *[p.name for p in peers])

@@ -21,6 +21,8 @@ from pipelines.config import HeraldConfig
 from pipelines.training.evaluate import auc_comparison
 
 CONFIDENCE = 0.90
+# The page's ``auc_comparison`` as JSON in the version's run (NaN as null), for benchmarks and scripts.
+AUC_COMPARISON_ARTIFACT = "gate/auc_comparison.json"
 # Below this share of effective rows an off-policy interval rests on a handful of customers.
 LOW_ESS_SHARE = 0.10
 
@@ -265,6 +267,8 @@ def publish_gate_page(
         client.set_model_version_tag(model["name"], model["version"], "aliases.note", note)
     with mlflow.start_run(run_id=version.run_id):
         mlflow.log_text(page, "gate/gate_page.md")
+        strict = {m: {k: (None if np.isnan(v) else v) for k, v in row.items()} for m, row in comparison.items()}
+        mlflow.log_dict(strict, AUC_COMPARISON_ARTIFACT)
     return page
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def test_training_registers_the_protocols_choice_refitted_and_calibrated_and_pro
 
     from models.calibration import CalibratedResponse
     from pipelines.tracking import read_run_summary
+    from pipelines.training.gate_page import AUC_COMPARISON_ARTIFACT
     from pipelines.training.registry import current_champion, served_estimator
 
     client = MlflowClient(ran.tracking_uri, ran.tracking_uri)
@@ -55,7 +57,14 @@ def test_training_registers_the_protocols_choice_refitted_and_calibrated_and_pro
         assert "Integrated gradients by modality" in card
         assert any(k.startswith("ig_mean_abs.") for k in client.get_run(challenger.run_id).data.metrics)
     artifacts = {a.path for a in client.list_artifacts(challenger.run_id)}
-    assert {"plots", "reference", "review", "ope", "model_card.md"} <= artifacts
+    assert {"plots", "reference", "review", "ope", "model_card.md", "gate"} <= artifacts
+    # The gate's AUC comparison, machine-readable: the challenger against each of the run's other models.
+    comparison = json.loads(Path(client.download_artifacts(challenger.run_id, AUC_COMPARISON_ARTIFACT)).read_text())
+    others = [name for name in comparison if name.endswith("(this run)")]
+    assert next(iter(comparison)).endswith("(challenger)") and "lightgbm (this run)" in others
+    for name in others:
+        row = comparison[name]
+        assert row["diff_low"] <= row["diff_high"] and 0.0 <= row["auc"] <= 1.0 and row["auc_low"] <= row["auc_high"]
     assert client.get_run(challenger.run_id).data.tags["mlflow.runName"] == chosen  # its own child run
     champion = client.get_model_version_by_alias(ran.model_name, "champion")
     assert champion.version == challenger.version

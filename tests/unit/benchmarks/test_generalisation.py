@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.generalisation import LARGE_CUSTOMERS, STRUCTURES, summarise, world_specs
+from bench.generalisation import LARGE_CUSTOMERS, STRUCTURES, best_baseline_difference, summarise, world_specs
 from bench.peers import action_rows, customer_features, message_features
 from bench.worlds_value import greedy_choice
 
@@ -98,11 +98,18 @@ def test_summary_flags_each_target_as_measured() -> None:
             "name": "w1",
             "norm_policy_value": {"herald": 0.9, "peer_logreg": 0.5, "peer_lightgbm": 0.6},
             "new_messages": {"herald": 0.85, "peer_lightgbm": 0.5},
+            "champion_vs_best_baseline": {
+                "diff": -0.01,
+                "diff_low": -0.03,
+                "diff_high": 0.01,
+                "below_beyond_interval": False,
+            },
         },
         {
             "name": "w2",
             "norm_policy_value": {"herald": 0.3, "peer_logreg": 0.4, "peer_lightgbm": 0.2},
             "new_messages": {"herald": 0.7, "peer_lightgbm": 0.9},
+            "champion_vs_best_baseline": {"error": "no champion"},
         },
         {"name": "w3", "error": "boom"},
     ]
@@ -112,4 +119,36 @@ def test_summary_flags_each_target_as_measured() -> None:
         "herald_above_both_peers_on_every_world": False,
         "worst_herald_where_peers_below_ge_0_8": True,
         "new_message_ratio_ge_0_8_on_every_world": False,
+        "champion_never_below_best_baseline_beyond_interval": True,
     }
+    worlds[1]["champion_vs_best_baseline"] = {
+        "diff": -0.02,
+        "diff_low": -0.04,
+        "diff_high": -0.001,
+        "below_beyond_interval": True,
+    }
+    assert summarise(worlds)["targets"]["champion_never_below_best_baseline_beyond_interval"] is False
+    for world in worlds[:2]:
+        world["champion_vs_best_baseline"] = {"error": "no champion"}
+    assert summarise(worlds)["targets"]["champion_never_below_best_baseline_beyond_interval"] is None
+
+
+def test_the_champion_is_compared_with_the_baseline_of_highest_auc() -> None:
+    row = {"auc_low": 0.6, "auc_high": 0.7}
+    comparison = {
+        "blend v1 (challenger)": {"auc": 0.66, **row},
+        "deep (this run)": {"auc": 0.69, "diff": -0.03, "diff_low": -0.05, "diff_high": -0.01, **row},
+        "lightgbm (this run)": {"auc": 0.67, "diff": -0.01, "diff_low": -0.02, "diff_high": 0.004, **row},
+        "logreg (this run)": {"auc": 0.64, "diff": 0.02, "diff_low": 0.01, "diff_high": 0.03, **row},
+    }
+    out = best_baseline_difference(comparison)  # deep is not a baseline, however high its AUC
+    assert out == {
+        "baseline": "lightgbm",
+        "diff": -0.01,
+        "diff_low": -0.02,
+        "diff_high": 0.004,
+        "below_beyond_interval": False,
+    }
+    comparison["lightgbm (this run)"]["diff_high"] = -0.001
+    assert best_baseline_difference(comparison)["below_beyond_interval"] is True
+    assert "error" in best_baseline_difference({"blend v1 (challenger)": comparison["blend v1 (challenger)"]})
