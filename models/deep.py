@@ -116,7 +116,9 @@ class DeepResponse:
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            trainer.fit(module, datamodule=ResponseDataModule(enc_train, enc_valid, cfg.batch_size, seed))
+            trainer.fit(
+                module, datamodule=ResponseDataModule(enc_train, enc_valid, cfg.batch_rows(len(enc_train)), seed)
+            )
         if keep.state is not None:
             module.load_state_dict(keep.state)
         module.eval()

@@ -233,3 +233,15 @@ def test_integrated_gradients_split_each_logit_among_the_modalities(
     with torch.no_grad():
         logits = model.module(per_row_batch(model.featurizer.encode(rows)))
     np.testing.assert_allclose(torch.sigmoid(logits).numpy(), model.predict_proba(rows), rtol=1e-5)
+
+
+def test_small_training_sets_get_batches_that_leave_enough_steps_per_epoch() -> None:
+    settings = DeepSettings()  # batch 2048 at most, 256 at least, about 48 steps an epoch
+    assert settings.batch_rows(120_000) == 2048  # the demo world: the largest batch
+    assert settings.batch_rows(14_941) == 14_941 // 48  # a 2,500-customer world
+    assert settings.batch_rows(8_953) == settings.batch_rows(100) == 256  # never below the floor
+    assert DeepSettings(batch_size=128).batch_rows(1_000_000) == 128  # the floor never exceeds the largest batch
+    for rows in (15_000, 40_000, 98_000):  # between the bounds an epoch takes the configured number of steps
+        assert rows // settings.batch_rows(rows) >= settings.min_steps_per_epoch
+    with pytest.raises(ValueError):
+        DeepSettings(min_steps_per_epoch=0)
