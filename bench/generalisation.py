@@ -173,10 +173,12 @@ def champion_vs_best_baseline(cfg: HeraldConfig, champion: Any) -> dict[str, Any
 
 def best_baseline_difference(comparison: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """From a gate comparison: the challenger minus the baseline with the highest AUC, and its interval."""
+    from pipelines.training.gate_page import THIS_RUN
+
     baselines = {
-        name.removesuffix(" (this run)"): row
+        name.removesuffix(THIS_RUN): row
         for name, row in comparison.items()
-        if name.removesuffix(" (this run)") in BASELINES and row.get("diff") is not None
+        if name.removesuffix(THIS_RUN) in BASELINES and row.get("diff") is not None
     }
     if not baselines:
         return {"error": f"no baseline in the gate's comparison ({sorted(comparison)})"}

@@ -21,8 +21,9 @@ from pipelines.config import HeraldConfig
 from pipelines.training.evaluate import auc_comparison
 
 CONFIDENCE = 0.90
-# The page's ``auc_comparison`` as JSON in the version's run (NaN as null), for benchmarks and scripts.
+# The page's ``auc_comparison`` as JSON in the version's run (NaN as null); the run's models keyed name + THIS_RUN.
 AUC_COMPARISON_ARTIFACT = "gate/auc_comparison.json"
+THIS_RUN = " (this run)"
 # Below this share of effective rows an off-policy interval rests on a handful of customers.
 LOW_ESS_SHARE = 0.10
 
@@ -294,7 +295,6 @@ def gate_comparison(
         predictions[f"champion v{decision['champion_version']}"] = predict_served(served, test)
     for m in trained:
         if m["name"] != model["estimator"]:
-            predictions[f"{m['name']} (this run)"] = load_estimator(
-                m.get("review_path") or m["estimator_path"]
-            ).predict_proba(test)
+            path = m.get("review_path") or m["estimator_path"]
+            predictions[m["name"] + THIS_RUN] = load_estimator(path).predict_proba(test)
     return auc_comparison(test["label"].to_numpy(), predictions)
